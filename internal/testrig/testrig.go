@@ -1,0 +1,44 @@
+// Package testrig holds helpers shared by hilfarm's tests: finding the host
+// tools a test needs (QEMU, U-Boot, the ARM cross-compiler, Chromium) and
+// skipping with a message naming the Debian package when one is missing —
+// or failing, under CI=true, where a skip would hide a missing install step.
+package testrig
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true), where missing tools are failures.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// NeedTool returns the path of the program name, which Debian's package pkg
+// provides. If it is missing the test skips (or fails in CI) naming pkg.
+func NeedTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missing(t, name, pkg)
+	}
+	return p
+}
+
+// NeedFile returns path if it exists; otherwise the test skips (or fails in
+// CI) naming the Debian package pkg that provides it.
+func NeedFile(t testing.TB, path, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		missing(t, path, pkg)
+	}
+	return path
+}
+
+func missing(t testing.TB, what, pkg string) {
+	t.Helper()
+	msg := what + " not found: install the Debian package " + pkg + " (make deps)"
+	if InCI() {
+		t.Fatal(msg + "; CI=true, so a missing tool is a failure")
+	}
+	t.Skip(msg)
+}
