@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hilfarm/hilfarm/specs"
+	"golang.org/x/term"
+)
+
+func init() {
+	register(command{name: "validate", summary: "check farm.hcl and test specs", run: runValidate})
+}
+
+// varFlags collects repeated --var NAME=VALUE flags.
+type varFlags map[string]string
+
+func (v varFlags) String() string { return "" }
+
+func (v varFlags) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	v[k] = val
+	return nil
+}
+
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", "hilfarm validate [--farm FILE] [--var NAME=VALUE]... FILE...",
+		"Check farm files and test specs and report every error with file:line:col and a\n"+
+			"source snippet. A file with a top-level farm block is a farm file; one with a\n"+
+			"spec block is a spec. With --farm, specs are also checked against that farm: some\n"+
+			"board must match, and their gpio lines, tools and flash steps must exist there.\n"+
+			"Exit status: 0 all valid, 1 some file invalid, 2 usage error.", stderr)
+	farmPath := fs.String("farm", "", "validate specs against this farm `file`")
+	vars := varFlags{}
+	fs.Var(vars, "var", "set a spec variable (`NAME=VALUE`); repeatable")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usageError("validate needs at least one FILE")
+	}
+	width, color := diagStyle(stderr)
+	show := func(d specs.Diagnostics) {
+		if d.Len() > 0 {
+			_ = d.WriteText(stderr, width, color)
+		}
+	}
+
+	invalid := 0
+	var farm *specs.Farm
+	if *farmPath != "" {
+		f, d := specs.LoadFarm(*farmPath)
+		show(d)
+		if d.HasErrors() {
+			fmt.Fprintf(stderr, "%s: invalid farm file\n", *farmPath)
+			return &exitError{code: exitFailed}
+		}
+		farm = f
+	}
+	for _, path := range fs.Args() {
+		kind, err := sniffFile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+			invalid++
+			continue
+		}
+		if kind == specs.KindFarm {
+			f, d := specs.LoadFarm(path)
+			show(d)
+			if d.HasErrors() {
+				invalid++
+				fmt.Fprintf(stderr, "%s: invalid (%s)\n", path, countErrors(d))
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: farm %q is valid: %s, %s, %s\n", path, f.Name,
+				plural(len(f.Boards), "board"), plural(len(f.BoardTypes), "board type"), plural(len(f.Webhooks), "webhook"))
+			continue
+		}
+		s, d := specs.LoadSpec(path, specs.SpecOptions{Vars: vars, Farm: farm})
+		show(d)
+		if d.HasErrors() {
+			invalid++
+			fmt.Fprintf(stderr, "%s: invalid (%s)\n", path, countErrors(d))
+			continue
+		}
+		against := ""
+		if farm != nil {
+			against = fmt.Sprintf(", %s in farm %q", plural(len(farm.Match(s.Board)), "matching board"), farm.Name)
+		}
+		fmt.Fprintf(stdout, "%s: spec %q is valid: %s, %s%s\n", path, s.Name,
+			plural(len(s.Tests), "test"), plural(s.StepCount(), "step"), against)
+	}
+	if invalid > 0 {
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// sniffFile reads the start of a file to tell a farm from a spec. Files
+// that do not parse count as specs, whose parser then reports the errors.
+func sniffFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.IsDir() {
+		return "", fmt.Errorf("is a directory")
+	}
+	if st.Size() > specs.MaxFileSize {
+		return specs.KindSpec, nil // LoadSpec refuses it with a diagnostic
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if specs.Sniff(src, path) == specs.KindFarm {
+		return specs.KindFarm, nil
+	}
+	return specs.KindSpec, nil
+}
+
+func countErrors(d specs.Diagnostics) string {
+	n := 0
+	for _, x := range d.List() {
+		if x.Severity == specs.SeverityError {
+			n++
+		}
+	}
+	return plural(n, "error")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// diagStyle picks the wrap width and colour for diagnostics written to w:
+// colour and the terminal's width only when w is a terminal.
+func diagStyle(w io.Writer) (uint, bool) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 78, false
+	}
+	if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
+		return uint(cols - 1), true
+	}
+	return 78, true
+}

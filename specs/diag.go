@@ -1,0 +1,127 @@
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Severities of a Diagnostic.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
+// Diagnostic is one error or warning in its stable JSON form (the API and
+// the UI show these).
+type Diagnostic struct {
+	Severity string `json:"severity"` // SeverityError or SeverityWarning
+	Summary  string `json:"summary"`
+	Detail   string `json:"detail,omitempty"`
+	Range    *Range `json:"range,omitempty"` // nil when the problem has no place in a file
+}
+
+// Diagnostics are the errors and warnings found in one or more files, with
+// the sources needed to print them with snippets. The zero value is empty.
+type Diagnostics struct {
+	diags hcl.Diagnostics
+	files map[string]*hcl.File
+}
+
+func newDiagnostics(d hcl.Diagnostics, files map[string]*hcl.File) Diagnostics {
+	return Diagnostics{diags: d, files: files}
+}
+
+// HasErrors reports whether any diagnostic is an error.
+func (d Diagnostics) HasErrors() bool { return d.diags.HasErrors() }
+
+// Len is the number of diagnostics, errors and warnings.
+func (d Diagnostics) Len() int { return len(d.diags) }
+
+// List returns the diagnostics in their stable JSON form, in the order found.
+func (d Diagnostics) List() []Diagnostic {
+	out := make([]Diagnostic, 0, len(d.diags))
+	for _, x := range d.diags {
+		dd := Diagnostic{Severity: SeverityError, Summary: x.Summary, Detail: x.Detail}
+		if x.Severity == hcl.DiagWarning {
+			dd.Severity = SeverityWarning
+		}
+		if x.Subject != nil {
+			r := rangeOf(*x.Subject)
+			dd.Range = &r
+		}
+		out = append(out, dd)
+	}
+	return out
+}
+
+// MarshalJSON encodes the diagnostics as a JSON array of Diagnostic.
+func (d Diagnostics) MarshalJSON() ([]byte, error) { return json.Marshal(d.List()) }
+
+// Append returns d with e's diagnostics added after its own.
+func (d Diagnostics) Append(e Diagnostics) Diagnostics {
+	files := map[string]*hcl.File{}
+	for k, v := range d.files {
+		files[k] = v
+	}
+	for k, v := range e.files {
+		files[k] = v
+	}
+	return Diagnostics{diags: append(append(hcl.Diagnostics{}, d.diags...), e.diags...), files: files}
+}
+
+// WriteText prints the diagnostics as an engineer reads them: severity,
+// summary, file:line:col with a source snippet, and the detail, wrapped
+// at width (0: no wrapping). color adds terminal colours.
+func (d Diagnostics) WriteText(w io.Writer, width uint, color bool) error {
+	if len(d.diags) == 0 {
+		return nil
+	}
+	return hcl.NewDiagnosticTextWriter(w, d.files, width, color).WriteDiagnostics(d.diags)
+}
+
+// Err returns nil when there is no error, else an *Error holding every diagnostic.
+func (d Diagnostics) Err() error {
+	if !d.HasErrors() {
+		return nil
+	}
+	return &Error{Diagnostics: d}
+}
+
+// Error is the error form of Diagnostics that contain at least one error.
+// Its message has one compact line per diagnostic: file:line:col: summary: detail.
+type Error struct {
+	Diagnostics Diagnostics
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, x := range e.Diagnostics.List() {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if x.Range != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", x.Range.Filename, x.Range.Start.Line, x.Range.Start.Column)
+		}
+		if x.Severity == SeverityWarning {
+			b.WriteString("warning: ")
+		}
+		b.WriteString(x.Summary)
+		if x.Detail != "" {
+			b.WriteString(": ")
+			b.WriteString(x.Detail)
+		}
+	}
+	return b.String()
+}
+
+// diagErr builds an error diagnostic at r.
+func diagErr(r hcl.Range, summary, detail string, a ...any) *hcl.Diagnostic {
+	if len(a) > 0 {
+		detail = fmt.Sprintf(detail, a...)
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
+}
