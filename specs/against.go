@@ -30,7 +30,7 @@ func (d *decoder) againstFarm(spec *Spec, farm *Farm) {
 		for i, b := range bs {
 			s[i] = b.Name
 		}
-		return quoteList(s)
+		return quoteAll(s)
 	}
 	for _, st := range spec.AllSteps() {
 		r := hclRange(st.Range)
@@ -70,8 +70,12 @@ func (d *decoder) againstFarm(spec *Spec, farm *Farm) {
 				}
 			}
 			if len(missing) > 0 {
-				d.errorf(r, "Unknown GPIO line", "Board(s) %s match the selector but have no gpio line %q.%s Their lines: %s.",
-					names(missing), name, didYouMean(name, keys(known)), quoteList(keys(known)))
+				there := "They have no gpio lines."
+				if len(known) > 0 {
+					there = "Lines there: " + quoteAll(keys(known)) + "."
+				}
+				d.errorf(r, "Unknown GPIO line", "Board(s) %s match the selector but have no gpio line %q.%s %s",
+					names(missing), name, didYouMean(name, keys(known)), there)
 			}
 			if len(inputs) > 0 {
 				d.errorf(r, "GPIO line is an input", "The gpio line %q of board(s) %s is an input; a gpio step sets outputs (output = true in farm.hcl).", name, names(inputs))
@@ -116,7 +120,11 @@ func (d *decoder) toolAgainst(st *Step, r hcl.Range, boards []*Board, farm *Farm
 		}
 	}
 	if len(missing) > 0 {
-		d.errorf(r, "Unknown tool", "Board(s) %s match the selector but their board type has no tool %q.%s Tools there: %s.",
-			names(missing), t.Name, didYouMean(t.Name, keys(known)), quoteList(keys(known)))
+		there := "Their board types have no tools."
+		if len(known) > 0 {
+			there = "Tools there: " + quoteAll(keys(known)) + "."
+		}
+		d.errorf(r, "Unknown tool", "Board(s) %s match the selector but their board type has no tool %q.%s %s",
+			names(missing), t.Name, didYouMean(t.Name, keys(known)), there)
 	}
 }

@@ -235,7 +235,7 @@ func keys[V any](m map[string]V) []string {
 
 // didYouMean suggests the closest name, as " Did you mean "x"?", or "".
 func didYouMean(name string, options []string) string {
-	if s := nameSuggestion(name, options); s != "" {
+	if s := nameSuggestion(name, options); s != "" && s != name {
 		return fmt.Sprintf(" Did you mean %q?", s)
 	}
 	return ""

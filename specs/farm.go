@@ -282,7 +282,7 @@ func (d *decoder) board(b *hcl.Block, farm *Farm) *Board {
 				names = append(names, t.Name)
 			}
 			d.errorf(a.Expr.Range(), "Unknown board type", "No board_type %q is declared.%s Declared types: %s.",
-				bd.Type, didYouMean(bd.Type, names), quoteList(names))
+				bd.Type, didYouMean(bd.Type, names), quoteAll(names))
 		}
 	}
 	bd.Tags = d.strMap(c.Attributes["tags"])
@@ -507,7 +507,7 @@ func (d *decoder) webhook(b *hcl.Block) Webhook {
 	if a := c.Attributes["events"]; a != nil {
 		for _, e := range w.Events {
 			if !contains(WebhookEvents, e) {
-				d.errorf(a.Expr.Range(), "Unknown webhook event", "The event %q is not known; events are %s.", e, quoteList(WebhookEvents))
+				d.errorf(a.Expr.Range(), "Unknown webhook event", "The event %q is not known; events are %s.", e, quoteAll(WebhookEvents))
 			}
 		}
 	}
@@ -611,7 +611,7 @@ func (f *Farm) describe() string {
 		}
 	}
 	t, g := keys(types), keys(tags)
-	s := fmt.Sprintf("The farm has boards of type %s", quoteList(t))
+	s := fmt.Sprintf("The farm has boards of type %s", quoteAll(t))
 	if len(g) > 0 {
 		s += fmt.Sprintf(" and tags %s", strings.Join(g, ", "))
 	} else {

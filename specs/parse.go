@@ -332,7 +332,9 @@ type nameCheck struct {
 	seen map[string]hcl.Range
 }
 
-func newNameCheck(what string) *nameCheck { return &nameCheck{what: what, seen: map[string]hcl.Range{}} }
+func newNameCheck(what string) *nameCheck {
+	return &nameCheck{what: what, seen: map[string]hcl.Range{}}
+}
 
 func (n *nameCheck) check(d *decoder, name string, r hcl.Range) {
 	if first, dup := n.seen[name]; dup {
@@ -346,7 +348,12 @@ func shortPos(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
-func quoteList(s []string) string {
+func quoteList(s []string) string { return joinQuoted(s, "or") }
+
+// quoteAll lists quoted names joined with "and".
+func quoteAll(s []string) string { return joinQuoted(s, "and") }
+
+func joinQuoted(s []string, conj string) string {
 	q := make([]string, len(s))
 	for i, x := range s {
 		q[i] = strconv.Quote(x)
@@ -357,7 +364,7 @@ func quoteList(s []string) string {
 	case 1:
 		return q[0]
 	}
-	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
 }
 
 // present reports whether the attribute was written.

@@ -119,7 +119,7 @@ func ParseSpec(src []byte, filename string, opts SpecOptions) (*Spec, Diagnostic
 	}
 	d := &decoder{diags: diags, src: src}
 	spec := d.specFile(f.Body, filename, opts)
-	if spec != nil && opts.Farm != nil && !d.diags.HasErrors() {
+	if spec != nil && opts.Farm != nil {
 		d.againstFarm(spec, opts.Farm)
 	}
 	if d.diags.HasErrors() {
@@ -476,7 +476,7 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 			}
 		}
 		if len(got) != 1 {
-			d.errorf(b.DefRange, "Invalid "+b.Type+" step", "A %s step needs exactly one of %s.", b.Type, quoteList(names))
+			d.errorf(b.DefRange, "Invalid "+b.Type+" step", "The %s step needs exactly one of %s.", b.Type, quoteList(names))
 		}
 	}
 	var defines string // the capture this step defines, set after its own expressions are checked

@@ -1,0 +1,12 @@
+farm "f" {}
+board_type "sim" {}
+
+board "sim-01" {
+  type = "sim"
+  emulator "sim" {}
+}
+
+board "sim-01" {
+  type = "sim"
+  emulator "sim" {}
+}

@@ -1,0 +1,3 @@
+farm "f" {}
+board_type "sim" {}
+board_type "sim" {}

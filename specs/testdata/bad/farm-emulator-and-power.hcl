@@ -1,0 +1,10 @@
+farm "f" {}
+board_type "sim" {}
+
+board "sim-01" {
+  type = "sim"
+  emulator "sim" {}
+  power "gpio" {
+    line = 17
+  }
+}

@@ -1,0 +1,9 @@
+farm "f" {}
+board_type "t" {}
+
+board "b1" {
+  type = "t"
+  power "gpio" {
+    line = "GPIO17"
+  }
+}

@@ -1,0 +1,6 @@
+farm "f" {}
+
+webhook "ci" {
+  url    = "ci.example.com/hook"
+  events = ["passed", "finished"]
+}

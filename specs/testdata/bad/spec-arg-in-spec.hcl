@@ -1,0 +1,6 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    send { line = arg.channel }
+  }
+}

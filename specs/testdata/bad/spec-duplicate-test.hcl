@@ -1,0 +1,9 @@
+spec "x" {
+  board { type = "sim" }
+  test "boots" {
+    reset {}
+  }
+  test "boots" {
+    power "cycle" {}
+  }
+}

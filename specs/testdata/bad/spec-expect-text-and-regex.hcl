@@ -1,0 +1,9 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    expect {
+      text  = "ok"
+      regex = "o+k"
+    }
+  }
+}

@@ -1,0 +1,10 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    measure "temp_c" {
+      regex = "temp=([0-9.]+)C"
+      min   = 45
+      max   = 15
+    }
+  }
+}

@@ -1,0 +1,5 @@
+spec "x" {
+  test "t" {
+    reset {}
+  }
+}

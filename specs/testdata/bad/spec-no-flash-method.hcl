@@ -1,0 +1,10 @@
+# farm: farms/no-flash.hcl
+spec "x" {
+  board { type = "bare" }
+  setup {
+    flash {}
+  }
+  test "t" {
+    reset {}
+  }
+}

@@ -1,0 +1,6 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    send { raw = "\\x0g" }
+  }
+}

@@ -1,0 +1,8 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    measure "temp_c" {
+      regex = "temp=[0-9.]+C"
+    }
+  }
+}

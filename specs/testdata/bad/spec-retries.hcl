@@ -1,0 +1,7 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    retries = 100
+    reset {}
+  }
+}

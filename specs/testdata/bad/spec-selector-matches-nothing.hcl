@@ -1,0 +1,9 @@
+spec "x" {
+  board {
+    type = "sim"
+    tags = { rack = "a" }
+  }
+  test "t" {
+    reset {}
+  }
+}

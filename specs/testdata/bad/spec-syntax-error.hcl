@@ -1,0 +1,6 @@
+spec "broken" {
+  board { type = "sim" }
+  test "t" {
+    send { line = "version }
+  }
+}

@@ -1,0 +1,7 @@
+spec "x" {
+  board { type = "sim" }
+  timeuot = "1m"
+  test "t" {
+    reset {}
+  }
+}

@@ -1,0 +1,7 @@
+spec "x" {
+  board { type = "sim" }
+  timeout = "0s"
+  test "t" {
+    reset {}
+  }
+}
