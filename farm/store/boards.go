@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// LogRecord is one record of a board's console log: bytes the board
+// printed (Kind "data") or a marker (power-on, flash-start, job-start, ...)
+// placed at a byte offset of the board's console stream.
+type LogRecord struct {
+	Offset int64     `json:"offset"`
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`
+	Data   []byte    `json:"data,omitempty"`
+}
+
+// AppendLog stores a batch of a board's log records in one transaction.
+func (db *DB) AppendLog(ctx context.Context, board string, recs []LogRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO board_log(board, offset, at_ms, kind, data)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range recs {
+			data := r.Data
+			if data == nil {
+				data = []byte{}
+			}
+			if _, err := stmt.ExecContext(ctx, board, r.Offset, ms(r.At), r.Kind, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: log of board %s: %w", board, err)
+	}
+	return nil
+}
+
+// Log returns a board's log records with from <= offset < to (to < 0: no
+// upper bound), in stream order, at most limit records (0: no limit).
+func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) ([]LogRecord, error) {
+	q := "SELECT offset, at_ms, kind, data FROM board_log WHERE board = ? AND offset >= ?"
+	args := []any{board, from}
+	if to >= 0 {
+		q += " AND offset < ?"
+		args = append(args, to)
+	}
+	// Markers sort before the data that starts at the same offset: a
+	// power-on marker precedes the boot banner.
+	q += " ORDER BY offset, kind = 'data', at_ms, kind"
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LogRecord
+	for rows.Next() {
+		var r LogRecord
+		var at int64
+		if err := rows.Scan(&r.Offset, &at, &r.Kind, &r.Data); err != nil {
+			return nil, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LogEnd returns the offset just past a board's last stored data byte (0 for none).
+func (db *DB) LogEnd(ctx context.Context, board string) (int64, error) {
+	var end int64
+	err := db.r.QueryRowContext(ctx,
+		"SELECT COALESCE(MAX(offset + length(data)), 0) FROM board_log WHERE board = ? AND kind = 'data'", board).Scan(&end)
+	return end, err
+}
+
+// BoardState is a board's persisted state.
+type BoardState struct {
+	Name              string    `json:"name"`
+	State             string    `json:"state"`
+	Reason            string    `json:"reason,omitempty"`
+	Since             time.Time `json:"since"`
+	InfraErrorsInARow int       `json:"infra_errors_in_a_row"`
+}
+
+// SetBoardState records a board's state (insert or update).
+func (db *DB) SetBoardState(ctx context.Context, s BoardState) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO boards(name, state, reason, since_ms, infra_errors_in_row)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state,
+		reason = excluded.reason, since_ms = excluded.since_ms, infra_errors_in_row = excluded.infra_errors_in_row`,
+		s.Name, s.State, s.Reason, ms(s.Since), s.InfraErrorsInARow)
+	if err != nil {
+		return fmt.Errorf("store: state of board %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// BoardStates returns every persisted board state by name.
+func (db *DB) BoardStates(ctx context.Context) (map[string]BoardState, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT name, state, reason, since_ms, infra_errors_in_row FROM boards")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]BoardState{}
+	for rows.Next() {
+		var s BoardState
+		var since int64
+		if err := rows.Scan(&s.Name, &s.State, &s.Reason, &since, &s.InfraErrorsInARow); err != nil {
+			return nil, err
+		}
+		s.Since = fromMS(since)
+		out[s.Name] = s
+	}
+	return out, rows.Err()
+}
+
+// Token is an API token. The secret itself is never stored: only its SHA-256.
+type Token struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Hash     []byte    `json:"-"`
+	Created  time.Time `json:"created"`
+	Revoked  time.Time `json:"revoked,omitzero"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// InsertToken stores a new token.
+func (db *DB) InsertToken(ctx context.Context, t Token) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens(id, name, role, hash, created_ms) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Role, t.Hash, ms(t.Created))
+	if err != nil {
+		return fmt.Errorf("store: token %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// TokenByID returns a token (revoked ones included).
+func (db *DB) TokenByID(ctx context.Context, id string) (*Token, error) {
+	var t Token
+	var created, revoked, used int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_ms, revoked_ms, last_used_ms
+		FROM tokens WHERE id = ?`, id).Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &created, &revoked, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("token %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Created, t.Revoked, t.LastUsed = fromMS(created), fromMS(revoked), fromMS(used)
+	return &t, nil
+}
+
+// Tokens lists all tokens, oldest first.
+func (db *DB) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, name, role, created_ms, revoked_ms, last_used_ms FROM tokens ORDER BY created_ms, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var created, revoked, used int64
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &created, &revoked, &used); err != nil {
+			return nil, err
+		}
+		t.Created, t.Revoked, t.LastUsed = fromMS(created), fromMS(revoked), fromMS(used)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken marks a token revoked.
+func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, "UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms = 0", ms(at), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke token %s: %w", id, err)
+	}
+	if k, _ := res.RowsAffected(); k != 1 {
+		return fmt.Errorf("token %s (or it is already revoked): %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// TouchToken records a token's last use.
+func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	_, err := db.w.ExecContext(ctx, "UPDATE tokens SET last_used_ms = ? WHERE id = ?", ms(at), id)
+	return err
+}
+
+// AuditRecord is who did what to what.
+type AuditRecord struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Audit appends an audit record.
+func (db *DB) Audit(ctx context.Context, r AuditRecord) error {
+	_, err := db.w.ExecContext(ctx, "INSERT INTO audit(at_ms, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+		ms(r.At), r.Actor, r.Action, r.Target, r.Detail)
+	if err != nil {
+		return fmt.Errorf("store: audit %s %s: %w", r.Action, r.Target, err)
+	}
+	return nil
+}
+
+// AuditLog returns the newest audit records first, at most limit.
+func (db *DB) AuditLog(ctx context.Context, limit int) ([]AuditRecord, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditRecord
+	for rows.Next() {
+		var r AuditRecord
+		var at int64
+		if err := rows.Scan(&at, &r.Actor, &r.Action, &r.Target, &r.Detail); err != nil {
+			return nil, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Prune deletes final jobs that ended before t (with their attempts and
+// events), board log records older than t, and firmware rows no job uses.
+// It returns the sha256s of the firmware rows it deleted, so the caller can
+// remove their files.
+func (db *DB) Prune(ctx context.Context, before time.Time) ([]string, error) {
+	var gone []string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state IN (?, ?, ?, ?) AND ended_ms > 0 AND ended_ms < ?`,
+			StatePassed, StateFailed, StateError, StateCancelled, ms(before)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM board_log WHERE at_ms < ?`, ms(before)); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT sha256 FROM firmware f WHERE created_ms < ?
+			AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.firmware_sha256 = f.sha256)`, ms(before))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return err
+			}
+			gone = append(gone, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, s := range gone {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM firmware WHERE sha256 = ?", s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	return gone, nil
+}
