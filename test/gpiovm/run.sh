@@ -112,17 +112,20 @@ build_kernel() {
 ensure_kernel() {
 	local h dir
 	[[ -r $src_tar ]] || die "$src_tar not found (install the Debian package linux-source-6.1)"
-	need flex flex
-	need bison bison
-	need bc bc
 	h=$(kernel_hash)
 	dir=$cache/kernel-$h
 	mkdir -p "$cache"
 	exec 9>"$cache/lock"
 	flock 9
 	if [[ -s $dir/bzImage ]]; then
-		log "kernel cached: $dir/bzImage (kernel build took 0 s)"
+		log "kernel cached: $dir/bzImage (no kernel build)"
 	else
+		need gcc gcc
+		need make make
+		need flex flex
+		need bison bison
+		need bc bc
+		need xz xz-utils
 		build_kernel "$dir" >&2
 		# Drop kernels built from older configs.
 		find "$cache" -maxdepth 1 -name 'kernel-*' ! -name "kernel-$h" -exec rm -rf {} +
@@ -132,13 +135,20 @@ ensure_kernel() {
 	echo "$dir/bzImage"
 }
 
+t0=$(date +%s.%N)
 kernel=$(ensure_kernel)
+t1=$(date +%s.%N)
 [[ ${1:-} == kernel ]] && exit 0
 
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
-[[ -x /bin/busybox ]] && file_is_static=$(LC_ALL=C readelf -l /bin/busybox 2>/dev/null | grep -c INTERP || true)
-[[ -x /bin/busybox && ${file_is_static:-1} == 0 ]] || die "/bin/busybox missing or not static (install the Debian package busybox-static)"
+need bc bc
+# The initramfs has no libc: busybox must be the static build (Debian's
+# busybox package also installs /bin/busybox, dynamically linked).
+[[ -x /bin/busybox ]] || die "/bin/busybox not found (install the Debian package busybox-static)"
+if command -v dpkg-query >/dev/null && [[ $(dpkg-query -S /bin/busybox 2>/dev/null) != busybox-static:* ]]; then
+	die "/bin/busybox is not from busybox-static, so it is probably dynamically linked (install the Debian package busybox-static)"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hilfarm-gpiovm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -185,7 +195,7 @@ for n in "${names[@]}"; do
 	fi
 done
 grep -q '^HILFARM-GPIOVM-DONE$' "$work/console.log" || { log "the VM did not reach the end of /init"; fail=1; }
-log "$(printf 'test build + initramfs %.1f s, VM boot + tests %.1f s' \
-	"$(echo "$built - $start" | bc)" "$(echo "$done_t - $built" | bc)")"
+log "$(printf 'times: kernel %.1f s, test build + initramfs %.1f s, VM boot + tests %.1f s, total %.1f s' \
+	"$(echo "$t1 - $t0" | bc)" "$(echo "$built - $start" | bc)" "$(echo "$done_t - $built" | bc)" "$(echo "$done_t - $t0" | bc)")"
 [[ $fail == 0 ]] || die "gpio-sim VM tests failed"
 log "PASS"
