@@ -1,0 +1,221 @@
+package runner
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The expect engine never rescans an ever-growing buffer. It keeps the last
+// bytes of the console stream in a window of bounded size:
+//
+//   - a literal pattern is found with a rolling search: each search looks at
+//     the new bytes plus the len(pattern)-1 bytes before them, so a match
+//     that spans reads is found and every byte is looked at about once;
+//   - a regular expression is searched in the window's last RegexWindow
+//     bytes (after the end of the previous match): a regex match must fit in
+//     RegexWindow bytes;
+//   - fail_on patterns are searched on the same pass over every byte of the
+//     run, whether or not an expect is waiting;
+//   - what follows a match stays in the window for the next expect, so output
+//     after a match is not lost (up to RegexWindow bytes of it).
+//
+// Memory is bounded: the window holds at most 2×RegexWindow bytes.
+const (
+	// RegexWindow bounds the search of regular expressions and how much
+	// unconsumed console output waits for the next expect: 64 KiB.
+	RegexWindow = 64 << 10
+	// searchEvery is the most bytes appended before a search runs, so that
+	// no byte leaves the window unsearched.
+	searchEvery = RegexWindow / 4
+)
+
+// window holds the stream bytes [base, base+len(buf)).
+type window struct {
+	buf  []byte
+	base int64
+}
+
+func (w *window) end() int64 { return w.base + int64(len(w.buf)) }
+
+// append adds p, which is at most searchEvery bytes long.
+func (w *window) append(p []byte) {
+	if w.buf == nil {
+		w.buf = make([]byte, 0, 2*RegexWindow)
+	}
+	if len(w.buf)+len(p) > cap(w.buf) {
+		drop := len(w.buf) - RegexWindow
+		copy(w.buf, w.buf[drop:])
+		w.buf = w.buf[:RegexWindow]
+		w.base += int64(drop)
+	}
+	w.buf = append(w.buf, p...)
+}
+
+// since returns the bytes from absolute offset abs (clamped to the window).
+func (w *window) since(abs int64) []byte {
+	if abs < w.base {
+		abs = w.base
+	}
+	if abs > w.end() {
+		return nil
+	}
+	return w.buf[abs-w.base:]
+}
+
+// matcher is a compiled pattern with its rolling search state.
+type matcher struct {
+	lit  []byte         // literal pattern; nil for a regex
+	re   *regexp.Regexp // regex; nil for a literal
+	desc string         // `text "..."` or `regex "..."`, for messages
+	from int64          // a literal match cannot start before this offset
+}
+
+// match is a found pattern; text and groups are copies.
+type match struct {
+	start, end int64
+	text       string
+	groups     []string // regex submatches; groups[0] is the whole match
+}
+
+func newLiteral(s string) *matcher {
+	return &matcher{lit: []byte(s), desc: "text " + strconv.Quote(s)}
+}
+
+func newRegex(s string) (*matcher, error) {
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, fmt.Errorf("regex %q: %w", s, err)
+	}
+	return &matcher{re: re, desc: "regex " + strconv.Quote(s)}, nil
+}
+
+// reset makes the matcher search from offset abs on.
+func (m *matcher) reset(abs int64) { m.from = abs }
+
+// find looks for the pattern in w at or after floor.
+func (m *matcher) find(w *window, floor int64) (match, bool) {
+	start := max(floor, m.from, w.base)
+	if m.re == nil {
+		b := w.since(start)
+		i := bytes.Index(b, m.lit)
+		if i < 0 {
+			m.from = max(start, w.end()-int64(len(m.lit))+1)
+			return match{}, false
+		}
+		s := start + int64(i)
+		return match{start: s, end: s + int64(len(m.lit)), text: string(m.lit)}, true
+	}
+	start = max(start, w.end()-RegexWindow)
+	b := w.since(start)
+	loc := m.re.FindSubmatchIndex(b)
+	if loc == nil {
+		return match{}, false
+	}
+	mt := match{start: start + int64(loc[0]), end: start + int64(loc[1]), text: string(b[loc[0]:loc[1]])}
+	mt.groups = make([]string, len(loc)/2)
+	for i := range mt.groups {
+		if loc[2*i] >= 0 {
+			mt.groups[i] = string(b[loc[2*i]:loc[2*i+1]])
+		}
+	}
+	return mt, true
+}
+
+// slice records a bounded copy of a console stretch: the first half of max
+// bytes and the last half, with a marker for what was elided.
+type slice struct {
+	max   int
+	head  []byte
+	tail  []byte // ring of max/2 bytes
+	tpos  int    // next write position in tail
+	tlen  int    // bytes in tail
+	total int64
+}
+
+func newSlice(max int) *slice {
+	if max < 2 {
+		max = 2
+	}
+	return &slice{max: max}
+}
+
+func (s *slice) write(p []byte) {
+	s.total += int64(len(p))
+	h := s.max / 2
+	if len(s.head) < h {
+		n := min(h-len(s.head), len(p))
+		s.head = append(s.head, p[:n]...)
+		p = p[n:]
+	}
+	if len(p) == 0 {
+		return
+	}
+	t := s.max - h
+	if s.tail == nil {
+		s.tail = make([]byte, t)
+	}
+	if len(p) >= t {
+		copy(s.tail, p[len(p)-t:])
+		s.tpos, s.tlen = 0, t
+		return
+	}
+	n := copy(s.tail[s.tpos:], p)
+	if n < len(p) {
+		copy(s.tail, p[n:])
+	}
+	s.tpos = (s.tpos + len(p)) % t
+	s.tlen = min(t, s.tlen+len(p))
+}
+
+// String returns the recorded bytes, with "[... N bytes elided ...]" where
+// bytes were dropped.
+func (s *slice) String() string {
+	var b strings.Builder
+	b.Write(s.head)
+	elided := s.total - int64(len(s.head)) - int64(s.tlen)
+	if elided > 0 {
+		fmt.Fprintf(&b, "\n[... %d bytes elided ...]\n", elided)
+	}
+	if s.tlen > 0 {
+		if s.tlen < len(s.tail) {
+			b.Write(s.tail[:s.tlen])
+		} else {
+			b.Write(s.tail[s.tpos:])
+			b.Write(s.tail[:s.tpos])
+		}
+	}
+	return b.String()
+}
+
+// lastLines returns up to n of the last lines of b (each cut to 200 bytes),
+// indented for a message.
+func lastLines(b []byte, n int) string {
+	if len(b) > 8<<10 {
+		b = b[len(b)-8<<10:]
+	}
+	text := strings.ReplaceAll(string(bytes.ToValidUTF8(b, []byte("?"))), "\r\n", "\n")
+	text = strings.ReplaceAll(text, "\r", "\n")
+	text = strings.TrimRight(text, "\n")
+	if text == "" {
+		return "  (nothing)"
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var out strings.Builder
+	for i, l := range lines {
+		if len(l) > 200 {
+			l = l[:200] + "…"
+		}
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		out.WriteString("  | ")
+		out.WriteString(l)
+	}
+	return out.String()
+}
