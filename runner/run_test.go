@@ -172,10 +172,10 @@ func TestOutcomes(t *testing.T) {
 			outcome: runner.Failed, kind: runner.KindLimit, msg: "below min 3",
 		},
 		{
-			name:  "fail_on while expecting",
-			setup: func(r *rig) { r.console.Print("booting\r\nHardFault at 0x0800\r\n") },
-			steps: func(t *testing.T) []specs.Step { return []specs.Step{expectText(t, "login:", long)} },
-			spec:  func(s *specs.Spec) { s.FailOn = []specs.Pattern{text(t, "HardFault")} },
+			name:    "fail_on while expecting",
+			setup:   func(r *rig) { r.console.Print("booting\r\nHardFault at 0x0800\r\n") },
+			steps:   func(t *testing.T) []specs.Step { return []specs.Step{expectText(t, "login:", long)} },
+			spec:    func(s *specs.Spec) { s.FailOn = []specs.Pattern{text(t, "HardFault")} },
 			outcome: runner.Failed, kind: runner.KindFailOn, msg: `fail_on text "HardFault" matched "HardFault"`,
 		},
 		{
@@ -188,8 +188,8 @@ func TestOutcomes(t *testing.T) {
 					}
 				})
 			},
-			steps: func(t *testing.T) []specs.Step { return []specs.Step{power(specs.PowerOn), waitFor(long)} },
-			spec:  func(s *specs.Spec) { s.FailOn = []specs.Pattern{{Regex: tmpl(t, `Kernel panic - (\w+)`)}} },
+			steps:   func(t *testing.T) []specs.Step { return []specs.Step{power(specs.PowerOn), waitFor(long)} },
+			spec:    func(s *specs.Spec) { s.FailOn = []specs.Pattern{{Regex: tmpl(t, `Kernel panic - (\w+)`)}} },
 			outcome: runner.Failed, kind: runner.KindFailOn, msg: `matched "Kernel panic - not"`,
 		},
 		{
@@ -200,15 +200,19 @@ func TestOutcomes(t *testing.T) {
 			outcome: runner.Failed, kind: runner.KindIdle, msg: "idle_timeout 20ms",
 		},
 		{
-			name:    "flash fails",
-			setup:   func(r *rig) { r.flasher.Fail(fake.Fault{Err: errBoom}) },
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepFlash, Flash: &specs.FlashStep{}}} },
+			name:  "flash fails",
+			setup: func(r *rig) { r.flasher.Fail(fake.Fault{Err: errBoom}) },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepFlash, Flash: &specs.FlashStep{}}}
+			},
 			outcome: runner.Error, kind: runner.KindFlash, msg: "board fake-01: flash: boom",
 		},
 		{
-			name:    "flash times out",
-			setup:   func(r *rig) { r.flasher.Fail(fake.Fault{Hang: true}) },
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepFlash, Flash: &specs.FlashStep{Timeout: 10 * time.Millisecond}}} },
+			name:  "flash times out",
+			setup: func(r *rig) { r.flasher.Fail(fake.Fault{Hang: true}) },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepFlash, Flash: &specs.FlashStep{Timeout: 10 * time.Millisecond}}}
+			},
 			outcome: runner.Error, kind: runner.KindTimeout, msg: "flash: timed out after 10ms",
 		},
 		{
@@ -218,9 +222,11 @@ func TestOutcomes(t *testing.T) {
 			outcome: runner.Error, kind: runner.KindPower, msg: "power on: boom",
 		},
 		{
-			name:    "reset fails",
-			setup:   func(r *rig) { r.reset.Fail(fake.Fault{Err: errBoom}) },
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepReset, Reset: &specs.ResetStep{}}} },
+			name:  "reset fails",
+			setup: func(r *rig) { r.reset.Fail(fake.Fault{Err: errBoom}) },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepReset, Reset: &specs.ResetStep{}}}
+			},
 			outcome: runner.Error, kind: runner.KindPower, msg: "reset: boom",
 		},
 		{
@@ -244,9 +250,13 @@ func TestOutcomes(t *testing.T) {
 		{
 			name: "tool exits non-zero",
 			setup: func(r *rig) {
-				r.tools.Add("probe", func(context.Context, map[string]string, specs.Firmware, io.Writer) (string, error) { return "", exitErr })
+				r.tools.Add("probe", func(context.Context, map[string]string, specs.Firmware, io.Writer) (string, error) {
+					return "", exitErr
+				})
 			},
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepTool, Tool: &specs.ToolStep{Name: "probe"}}} },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepTool, Tool: &specs.ToolStep{Name: "probe"}}}
+			},
 			outcome: runner.Failed, kind: runner.KindTool, msg: "tool probe exited with status 3",
 		},
 		{
@@ -256,18 +266,24 @@ func TestOutcomes(t *testing.T) {
 					return "", exec.ErrNotFound
 				})
 			},
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepTool, Tool: &specs.ToolStep{Name: "probe"}}} },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepTool, Tool: &specs.ToolStep{Name: "probe"}}}
+			},
 			outcome: runner.Error, kind: runner.KindTool, msg: "board fake-01: tool probe:",
 		},
 		{
-			name:    "missing line",
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepGPIO, GPIO: &specs.GPIOStep{Line: "nope", Set: 1}}} },
+			name: "missing line",
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepGPIO, GPIO: &specs.GPIOStep{Line: "nope", Set: 1}}}
+			},
 			outcome: runner.Error, kind: runner.KindGPIO, msg: `board fake-01 has no line "nope"`,
 		},
 		{
-			name:    "line error",
-			setup:   func(r *rig) { r.lines["button"].Fail("set", fake.Fault{Err: errBoom}) },
-			steps:   func(t *testing.T) []specs.Step { return []specs.Step{{Kind: specs.StepGPIO, GPIO: &specs.GPIOStep{Line: "button", Set: 1}}} },
+			name:  "line error",
+			setup: func(r *rig) { r.lines["button"].Fail("set", fake.Fault{Err: errBoom}) },
+			steps: func(t *testing.T) []specs.Step {
+				return []specs.Step{{Kind: specs.StepGPIO, GPIO: &specs.GPIOStep{Line: "button", Set: 1}}}
+			},
 			outcome: runner.Error, kind: runner.KindGPIO, msg: "set line button to 1: boom",
 		},
 		{
