@@ -1,0 +1,450 @@
+package farm
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/runner"
+)
+
+// Marker kinds placed in a board's log.
+const (
+	MarkPowerOn    = "power-on"
+	MarkPowerOff   = "power-off"
+	MarkFlashStart = "flash-start"
+	MarkFlashEnd   = "flash-end"
+	MarkJobStart   = "job-start"
+	MarkJobEnd     = "job-end"
+	MarkLost       = "port-lost"
+	MarkBack       = "port-back"
+	kindData       = "data"
+)
+
+// ConsoleSource is a board's console as the recorder reads it (implemented
+// by fixtures/serial.Console).
+type ConsoleSource interface {
+	Events() <-chan runner.ConsoleEvent
+	Write(ctx context.Context, p []byte) error
+}
+
+// LogSink persists a board's log records (implemented by *store.DB).
+type LogSink interface {
+	AppendLog(ctx context.Context, board string, recs []store.LogRecord) error
+}
+
+// RecorderOptions tune a recorder. Zero values take the defaults.
+type RecorderOptions struct {
+	RingBytes   int           // replay history kept in memory; default 256 KiB
+	BatchBytes  int           // persist when this much is pending; default 64 KiB
+	BatchDelay  time.Duration // or when the oldest pending record is this old; default 200ms
+	MaxPending  int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
+	ViewerQueue int           // records queued per viewer before it is dropped; default 1024
+	MaxJobLag   int           // bytes a job subscription may lag before it fails; default 64 MiB
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+func (o *RecorderOptions) defaults() {
+	if o.RingBytes <= 0 {
+		o.RingBytes = 256 << 10
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 64 << 10
+	}
+	if o.BatchDelay <= 0 {
+		o.BatchDelay = 200 * time.Millisecond
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 16 << 20
+	}
+	if o.ViewerQueue <= 0 {
+		o.ViewerQueue = 1024
+	}
+	if o.MaxJobLag <= 0 {
+		o.MaxJobLag = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Recorder is the single reader of one board's console, open from the
+// controller's start. Every byte is given an offset in the board's stream
+// and a timestamp; markers (power, flash, job start and end, port lost and
+// back) are interleaved at offsets. It keeps a ring of recent records for
+// late viewers, persists everything in batches, feeds at most one job
+// subscription losslessly, and fans out to viewers through bounded queues:
+// a viewer that falls behind is dropped (counted), never waited for.
+//
+// Concurrency: Run is the one goroutine that reads the console; all other
+// methods are safe to call from any goroutine.
+type Recorder struct {
+	board string
+	src   ConsoleSource
+	sink  LogSink
+	o     RecorderOptions
+
+	mu       sync.Mutex
+	offset   int64
+	ring     []store.LogRecord
+	ringSize int
+	viewers  map[*Viewer]struct{}
+	job      *JobConsole
+	pending  []store.LogRecord
+	pendSize int
+	dropped  int64 // records dropped because the store fell behind
+	drops    int64 // viewers dropped for being slow
+	lost     bool
+	wake     chan struct{} // signals the persister
+	total    int64         // console bytes recorded
+}
+
+// NewRecorder makes a recorder for board; start it with Run.
+func NewRecorder(board string, src ConsoleSource, sink LogSink, o RecorderOptions) *Recorder {
+	o.defaults()
+	return &Recorder{board: board, src: src, sink: sink, o: o, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1)}
+}
+
+// Run reads the console until its event stream closes or ctx is done, then
+// flushes what is pending to the store. It is the recorder's only reader.
+func (r *Recorder) Run(ctx context.Context) error {
+	persistDone := make(chan struct{})
+	stop := make(chan struct{})
+	// Writes to the store are not cut short by ctx: what was recorded is
+	// persisted even when the controller shuts down.
+	wctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(persistDone)
+		r.persist(wctx, stop)
+	}()
+	defer func() {
+		close(stop)
+		<-persistDone
+		r.flush(wctx)
+		r.closeAll()
+	}()
+	events := r.src.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			r.handle(ev)
+		}
+	}
+}
+
+func (r *Recorder) handle(ev runner.ConsoleEvent) {
+	at := ev.At
+	if at.IsZero() {
+		at = r.o.Now()
+	}
+	switch ev.Kind {
+	case runner.ConsoleData:
+		r.add(store.LogRecord{At: at, Kind: kindData, Data: ev.Data}, ev)
+	case runner.ConsoleLost:
+		detail := "port lost"
+		if ev.Err != nil {
+			detail = ev.Err.Error()
+		}
+		r.mu.Lock()
+		r.lost = true
+		r.mu.Unlock()
+		r.add(store.LogRecord{At: at, Kind: MarkLost, Data: []byte(detail)}, ev)
+	case runner.ConsoleBack:
+		r.mu.Lock()
+		r.lost = false
+		r.mu.Unlock()
+		r.add(store.LogRecord{At: at, Kind: MarkBack}, ev)
+	}
+}
+
+// Mark places a marker at the current offset and returns that offset.
+func (r *Recorder) Mark(kind, detail string) int64 {
+	rec := store.LogRecord{At: r.o.Now(), Kind: kind}
+	if detail != "" {
+		rec.Data = []byte(detail)
+	}
+	return r.add(rec, runner.ConsoleEvent{Kind: -1})
+}
+
+// add records rec at the current offset and fans it out. ev is the console
+// event it came from (Kind -1 for markers, which jobs do not see).
+func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec.Offset = r.offset
+	if rec.Kind == kindData {
+		r.offset += int64(len(rec.Data))
+		r.total += int64(len(rec.Data))
+	}
+	// ring
+	r.ring = append(r.ring, rec)
+	r.ringSize += len(rec.Data) + 32
+	for r.ringSize > r.o.RingBytes && len(r.ring) > 1 {
+		r.ringSize -= len(r.ring[0].Data) + 32
+		r.ring[0] = store.LogRecord{}
+		r.ring = r.ring[1:]
+	}
+	// persistence
+	if r.pendSize+len(rec.Data) > r.o.MaxPending {
+		r.dropped++
+	} else {
+		r.pending = append(r.pending, rec)
+		r.pendSize += len(rec.Data)
+		if r.pendSize >= r.o.BatchBytes || rec.Kind != kindData {
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	// the job
+	if r.job != nil && ev.Kind >= 0 {
+		r.job.push(ev, r.o.MaxJobLag)
+	}
+	// viewers
+	for v := range r.viewers {
+		select {
+		case v.ch <- rec:
+		default:
+			delete(r.viewers, v)
+			close(v.ch)
+			v.slow = true
+			r.drops++
+		}
+	}
+	return rec.Offset
+}
+
+func (r *Recorder) persist(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(r.o.BatchDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		case <-r.wake:
+		}
+		r.flush(ctx)
+	}
+}
+
+func (r *Recorder) flush(ctx context.Context) {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending, r.pendSize = nil, 0
+	r.mu.Unlock()
+	if len(batch) == 0 || r.sink == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := r.sink.AppendLog(ctx, r.board, batch); err != nil {
+		r.o.Logger.Error("console log not persisted", "board", r.board, "records", len(batch), "err", err)
+		r.mu.Lock()
+		r.dropped += int64(len(batch))
+		r.mu.Unlock()
+	}
+}
+
+func (r *Recorder) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for v := range r.viewers {
+		delete(r.viewers, v)
+		close(v.ch)
+	}
+	if r.job != nil {
+		r.job.fail(errors.New("console recorder stopped"))
+		r.job = nil
+	}
+}
+
+// Offset is the board's current console offset (bytes recorded so far).
+func (r *Recorder) Offset() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.offset
+}
+
+// Lost reports whether the console port is currently gone.
+func (r *Recorder) Lost() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
+}
+
+// RecorderStats are a recorder's counters.
+type RecorderStats struct {
+	Bytes          int64 // console bytes recorded
+	Viewers        int   // current viewers
+	ViewersDropped int64 // viewers dropped for being slow
+	RecordsDropped int64 // records the store could not take
+}
+
+// Stats returns the recorder's counters.
+func (r *Recorder) Stats() RecorderStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RecorderStats{Bytes: r.total, Viewers: len(r.viewers), ViewersDropped: r.drops, RecordsDropped: r.dropped}
+}
+
+// Viewer is a live view of a board's console (a websocket, the CLI).
+type Viewer struct {
+	ch   chan store.LogRecord
+	slow bool
+}
+
+// C delivers records after the replay. It is closed when the viewer was
+// dropped for being slow (Slow reports true), cancelled, or the recorder stopped.
+func (v *Viewer) C() <-chan store.LogRecord { return v.ch }
+
+// Slow reports whether the viewer was dropped for falling behind. Read it after C is closed.
+func (v *Viewer) Slow() bool { return v.slow }
+
+// Watch returns the recent history (replay) and a viewer that receives
+// every later record. The snapshot and the subscription happen under one
+// lock: no gap, no duplicate.
+func (r *Recorder) Watch() ([]store.LogRecord, *Viewer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	hist := append([]store.LogRecord(nil), r.ring...)
+	v := &Viewer{ch: make(chan store.LogRecord, r.o.ViewerQueue)}
+	r.viewers[v] = struct{}{}
+	return hist, v
+}
+
+// Unwatch stops a viewer and closes its channel (idempotent).
+func (r *Recorder) Unwatch(v *Viewer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.viewers[v]; ok {
+		delete(r.viewers, v)
+		close(v.ch)
+	}
+}
+
+// ErrConsoleBusy is returned by Attach when a job already holds the console.
+var ErrConsoleBusy = errors.New("console is attached to another job")
+
+// Attach gives a job the board's console from the current offset on: a
+// runner.Console whose stream is lossless (an unbounded queue bounded only
+// by MaxJobLag, so the recorder never waits for the job) and whose writes
+// go to the board. Detach it with Close.
+func (r *Recorder) Attach() (*JobConsole, int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.job != nil {
+		return nil, 0, ErrConsoleBusy
+	}
+	jc := &JobConsole{r: r, out: make(chan runner.ConsoleEvent), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go jc.pump()
+	r.job = jc
+	return jc, r.offset, nil
+}
+
+// JobConsole is a job's view of a board's console (a runner.Console).
+type JobConsole struct {
+	r    *Recorder
+	out  chan runner.ConsoleEvent
+	kick chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	queue  []runner.ConsoleEvent
+	queued int
+	closed bool
+}
+
+var _ runner.Console = (*JobConsole)(nil)
+
+// Events is the job's lossless console stream. The data slices are shared
+// with the recorder's history: receivers must not modify them.
+func (j *JobConsole) Events() <-chan runner.ConsoleEvent { return j.out }
+
+// Write types into the board's console.
+func (j *JobConsole) Write(ctx context.Context, p []byte) error {
+	select {
+	case <-j.done:
+		return errors.New("console detached from the job")
+	default:
+	}
+	return j.r.src.Write(ctx, p)
+}
+
+// push is called by the recorder with its lock held; it never blocks.
+func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return
+	}
+	if j.queued+len(ev.Data) > maxLag {
+		j.queue = append(j.queue[:0], runner.ConsoleEvent{Kind: runner.ConsoleLost, At: ev.At,
+			Err: errors.New("job fell too far behind the console")})
+		j.closed = true
+	} else {
+		j.queue = append(j.queue, ev)
+		j.queued += len(ev.Data)
+	}
+	j.mu.Unlock()
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (j *JobConsole) fail(err error) {
+	j.push(runner.ConsoleEvent{Kind: runner.ConsoleLost, At: time.Now(), Err: err}, int(^uint(0)>>1))
+}
+
+// pump moves queued events to the job's channel.
+func (j *JobConsole) pump() {
+	defer close(j.out)
+	for {
+		j.mu.Lock()
+		q := j.queue
+		j.queue, j.queued = nil, 0
+		j.mu.Unlock()
+		for _, ev := range q {
+			select {
+			case j.out <- ev:
+			case <-j.done:
+				return
+			}
+		}
+		if len(q) == 0 {
+			select {
+			case <-j.kick:
+			case <-j.done:
+				return
+			}
+		}
+	}
+}
+
+// Close detaches the job from the console (idempotent); the stream closes.
+func (j *JobConsole) Close() error {
+	j.once.Do(func() {
+		j.r.mu.Lock()
+		if j.r.job == j {
+			j.r.job = nil
+		}
+		j.r.mu.Unlock()
+		close(j.done)
+	})
+	return nil
+}
