@@ -151,9 +151,9 @@ type Verdict string
 
 // The verdicts. Marginal passes but says the value is near a limit.
 const (
-	VerdictPass     Verdict = "pass"
-	VerdictMarginal Verdict = "marginal"
-	VerdictFail     Verdict = "fail"
+	VerdictPass     Verdict = specs.VerdictPass
+	VerdictMarginal Verdict = specs.VerdictMarginal
+	VerdictFail     Verdict = specs.VerdictFail
 )
 
 // Measurement is a number read from the console and judged against limits.

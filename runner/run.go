@@ -688,25 +688,11 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 
 // pattern evaluates and compiles a pattern.
 func (e *engine) pattern(p specs.Pattern) (*matcher, *stepErr) {
-	switch {
-	case p.Text != nil:
-		s, err := p.Text.String(&e.scope)
-		if err != nil {
-			return nil, infra(KindSpec, "pattern: %v", err)
-		}
-		return newLiteral(s), nil
-	case p.Regex != nil:
-		s, err := p.Regex.String(&e.scope)
-		if err != nil {
-			return nil, infra(KindSpec, "pattern: %v", err)
-		}
-		m, err := newRegex(s)
-		if err != nil {
-			return nil, infra(KindSpec, "pattern: %v", err)
-		}
-		return m, nil
+	m, err := p.Compile(&e.scope)
+	if err != nil {
+		return nil, infra(KindSpec, "pattern: %v", err)
 	}
-	return nil, infra(KindSpec, "pattern has neither text nor regex")
+	return fromSpecs(m), nil
 }
 
 func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepErr {
@@ -854,64 +840,30 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 }
 
 func (e *engine) sendBytes(x *specs.SendStep) ([]byte, *stepErr) {
-	switch {
-	case x == nil:
-	case x.Line != nil:
-		s, err := x.Line.String(&e.scope)
-		if err != nil {
-			return nil, infra(KindSpec, "send: %v", err)
-		}
-		end := e.spec.LineEnding
-		if end == "" {
-			end = "\n"
-		}
-		return []byte(s + end), nil
-	case x.Raw != nil:
-		s, err := x.Raw.String(&e.scope)
-		if err != nil {
-			return nil, infra(KindSpec, "send: %v", err)
-		}
-		return decodeEscapes(s), nil
+	if x == nil {
+		return nil, infra(KindSpec, "send step with neither line nor raw")
 	}
-	return nil, infra(KindSpec, "send step with neither line nor raw")
-}
-
-// decodeEscapes turns each \xNN (two hex digits) into its byte; anything
-// else is kept as written.
-func decodeEscapes(s string) []byte {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				out = append(out, byte(v))
-				i += 3
-				continue
-			}
-		}
-		out = append(out, s[i])
+	end := e.spec.LineEnding
+	if end == "" {
+		end = specs.DefaultLineEnding
 	}
-	return out
+	p, err := x.Bytes(&e.scope, end)
+	if err != nil {
+		return nil, infra(KindSpec, "send: %v", err)
+	}
+	return p, nil
 }
 
 func (e *engine) measure(ctx context.Context, x *specs.MeasureStep, sr *StepResult) *stepErr {
 	if x == nil {
 		return infra(KindSpec, "measure step without regex")
 	}
-	src, err := x.Regex.String(&e.scope)
+	re, err := x.Compile(&e.scope)
 	if err != nil {
 		return infra(KindSpec, "measure %s: %v", x.Name, err)
 	}
-	m, err := newRegex(src)
-	if err != nil {
-		return infra(KindSpec, "measure %s: %v", x.Name, err)
-	}
+	m := &matcher{re: re, desc: "regex " + strconv.Quote(re.String())}
 	group := x.Group
-	if group == 0 && m.re.NumSubexp() > 0 {
-		group = 1 // the default: a measure regex's first group is the value
-	}
-	if group > m.re.NumSubexp() {
-		return infra(KindSpec, "measure %s: regex %q has no group %d", x.Name, src, group)
-	}
 	within := x.Within
 	if within <= 0 {
 		within = DefaultWithin
@@ -928,16 +880,13 @@ func (e *engine) measure(ctx context.Context, x *specs.MeasureStep, sr *StepResu
 	}
 	ms := Measurement{Name: x.Name, Value: v, Unit: x.Unit, Min: x.Min, Max: x.Max,
 		MarginalMin: x.MarginalMin, MarginalMax: x.MarginalMax, At: e.now()}
+	ms.Verdict = Verdict(x.Judge(v))
 	var why string
 	switch {
 	case x.Min != nil && v < *x.Min:
-		ms.Verdict, why = VerdictFail, "below min "+fmtNum(*x.Min)
+		why = "below min " + fmtNum(*x.Min)
 	case x.Max != nil && v > *x.Max:
-		ms.Verdict, why = VerdictFail, "above max "+fmtNum(*x.Max)
-	case x.MarginalMin != nil && v < *x.MarginalMin, x.MarginalMax != nil && v > *x.MarginalMax:
-		ms.Verdict = VerdictMarginal
-	default:
-		ms.Verdict = VerdictPass
+		why = "above max " + fmtNum(*x.Max)
 	}
 	e.scope.Measures[x.Name] = v
 	if e.meas != nil {
@@ -1001,16 +950,9 @@ func (e *engine) tool(ctx context.Context, x *specs.ToolStep, sr *StepResult) *s
 	if e.b.Tools == nil {
 		return infra(KindTool, "board %s has no tools (tool %q)", e.b.Info.Name, x.Name)
 	}
-	args := make(map[string]string, len(x.Args))
-	for k, v := range x.Args {
-		if v == nil {
-			continue
-		}
-		s, err := v.String(&e.scope)
-		if err != nil {
-			return infra(KindSpec, "tool %s: argument %s: %v", x.Name, k, err)
-		}
-		args[k] = s
+	args, err := x.ArgValues(&e.scope)
+	if err != nil {
+		return infra(KindSpec, "%v", err)
 	}
 	lw := newLogWriter(e, "tool "+x.Name)
 	defer func() { sr.Output = lw.close() }()

@@ -167,7 +167,7 @@ func TestOutcomes(t *testing.T) {
 			name:  "measurement under min",
 			setup: func(r *rig) { r.console.Print("v=2.9\n") },
 			steps: func(t *testing.T) []specs.Step {
-				return []specs.Step{{Kind: specs.StepMeasure, Measure: &specs.MeasureStep{Name: "v", Regex: *tmpl(t, `v=([0-9.]+)`), Within: long, Min: fp(3.0)}}}
+				return []specs.Step{{Kind: specs.StepMeasure, Measure: &specs.MeasureStep{Name: "v", Regex: *tmpl(t, `v=([0-9.]+)`), Group: 1, Within: long, Min: fp(3.0)}}}
 			},
 			outcome: runner.Failed, kind: runner.KindLimit, msg: "below min 3",
 		},

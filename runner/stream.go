@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/hilfarm/hilfarm/specs"
 )
 
 // The expect engine never rescans an ever-growing buffer. It keeps the last
@@ -84,12 +86,12 @@ func newLiteral(s string) *matcher {
 	return &matcher{lit: []byte(s), desc: "text " + strconv.Quote(s)}
 }
 
-func newRegex(s string) (*matcher, error) {
-	re, err := regexp.Compile(s)
-	if err != nil {
-		return nil, fmt.Errorf("regex %q: %w", s, err)
+// fromSpecs makes a matcher of a compiled spec pattern.
+func fromSpecs(m specs.Matcher) *matcher {
+	if m.Regexp != nil {
+		return &matcher{re: m.Regexp, desc: "regex " + strconv.Quote(m.Regexp.String())}
 	}
-	return &matcher{re: re, desc: "regex " + strconv.Quote(s)}, nil
+	return newLiteral(string(m.Literal))
 }
 
 // reset makes the matcher search from offset abs on.
