@@ -534,6 +534,23 @@ func (e *engine) failOnErr(what string) *stepErr {
 		e.failDesc, m.text, what, lastLines(e.win.buf, evidenceLines))
 }
 
+// discardPending reads what the console has ready, then marks everything
+// so far as consumed: after a flash, power or reset step an expect sees only
+// what the board printed from that step on (a prompt printed before a power
+// cycle must not answer an expect after it). fail_on still sees every byte.
+func (e *engine) discardPending() {
+	for e.events != nil {
+		select {
+		case ev, ok := <-e.events:
+			e.consume(ev, ok)
+			continue
+		default:
+		}
+		break
+	}
+	e.consumed = e.win.end()
+}
+
 // consume handles ev and whatever else is ready at once (a bounded batch),
 // then searches.
 func (e *engine) consume(ev ConsoleEvent, ok bool) {
@@ -700,6 +717,10 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		return e.ctxErr(ctx, string(st.Kind), true)
 	}
 	name := e.b.Info.Name
+	switch st.Kind {
+	case specs.StepFlash, specs.StepPower, specs.StepReset:
+		e.discardPending()
+	}
 	switch st.Kind {
 	case specs.StepFlash:
 		if e.b.Flasher == nil {
