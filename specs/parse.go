@@ -367,12 +367,6 @@ func joinQuoted(s []string, conj string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
 }
 
-// present reports whether the attribute was written.
-func present(a *hcl.Attribute) bool { return a != nil }
-
-// rangeOfBlock is the block's header range (type and labels).
-func blockRange(b *hcl.Block) hcl.Range { return b.DefRange }
-
 // hclRange converts a specs.Range back to an hcl.Range.
 func hclRange(r Range) hcl.Range {
 	return hcl.Range{Filename: r.Filename,

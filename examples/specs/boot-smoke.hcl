@@ -1,6 +1,6 @@
 # The candidate boots, prints its banner, and its shell answers.
 spec "boot-smoke" {
-  description  = "A sim board boots the candidate and its shell answers version."
+  description = "A sim board boots the candidate and its shell answers version."
   board { type = "sim" }
   timeout      = "1m"
   idle_timeout = "20s"

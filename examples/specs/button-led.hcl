@@ -2,7 +2,7 @@
 spec "button-led" {
   description = "Each press of the button toggles the LED, and the firmware says so."
   board { type = "sim" }
-  timeout     = "1m"
+  timeout = "1m"
 
   setup {
     power "cycle" {}

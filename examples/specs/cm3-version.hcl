@@ -9,8 +9,8 @@ variable "expected_version" {
 spec "cm3-version" {
   description = "The Cortex-M3 candidate boots and reports the expected version."
   board { type = "cm3-lm3s6965" }
-  timeout     = "1m"
-  fail_on     = ["HardFault"]
+  timeout = "1m"
+  fail_on = ["HardFault"]
 
   setup {
     flash {}

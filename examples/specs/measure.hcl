@@ -2,7 +2,7 @@
 spec "measure" {
   description = "The sim board's temperature sensor reads in range."
   board { type = "sim" }
-  timeout     = "1m"
+  timeout = "1m"
 
   setup {
     power "cycle" {}

@@ -1,15 +1,15 @@
 # A real board (Nucleo with the sensor shield): flashing, host tools, raw
 # bytes and the reset line.
 spec "sensor-shield" {
-  description  = "The shield's ADC reads what the host measures."
+  description = "The shield's ADC reads what the host measures."
   board {
     type = "nucleo-f401re"
     tags = { shield = "sensor" }
   }
-  timeout      = "5m"
-  idle_timeout = "30s"
-  line_ending  = "\r\n"
-  fail_on      = ["HardFault"]
+  timeout       = "5m"
+  idle_timeout  = "30s"
+  line_ending   = "\r\n"
+  fail_on       = ["HardFault"]
   fail_on_regex = ["ASSERT .* failed"]
 
   setup {

@@ -2,8 +2,8 @@
 spec "uboot-version" {
   description = "U-Boot stops at its prompt and reports a 2023 release."
   board { type = "qemu-arm-virt" }
-  timeout     = "2m"
-  fail_on     = ["data abort", "undefined instruction"]
+  timeout = "2m"
+  fail_on = ["data abort", "undefined instruction"]
 
   setup {
     flash {}

@@ -1,0 +1,16 @@
+# The HCL languages (package specs): fuzz the spec parser, validate the examples.
+TEST_EXTRA += specs-fuzz specs-examples
+
+.PHONY: specs-fuzz specs-examples specs-golden
+
+# -fuzzminimizetime keeps minimisation of a new input from eating the budget
+# (its default, 60s, stalls a 15 s run on a 2-core machine).
+specs-fuzz: ## fuzz the spec parser for 15 s (FuzzParseSpec)
+	$(GO) test -run='^$$' -fuzz=FuzzParseSpec -fuzztime=15s -fuzzminimizetime=1s ./specs
+
+specs-examples: ## validate examples/farm.hcl and examples/specs/*.hcl with the built command
+	$(GO) run ./cmd/hilfarm validate --farm examples/farm.hcl examples/farm.hcl examples/specs/*.hcl
+	$(GO) run ./cmd/hilfarm fmt -check examples/farm.hcl examples/specs
+
+specs-golden: ## rewrite the golden files of package specs (review the diff!)
+	$(GO) test ./specs -update
