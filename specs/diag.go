@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,10 +78,25 @@ func (d Diagnostics) Append(e Diagnostics) Diagnostics {
 // summary, file:line:col with a source snippet, and the detail, wrapped
 // at width (0: no wrapping). color adds terminal colours.
 func (d Diagnostics) WriteText(w io.Writer, width uint, color bool) error {
-	if len(d.diags) == 0 {
-		return nil
+	var buf bytes.Buffer
+	tw := hcl.NewDiagnosticTextWriter(&buf, d.files, width, color)
+	for _, x := range d.diags {
+		buf.Reset()
+		if err := tw.WriteDiagnostic(x); err != nil {
+			return err
+		}
+		out := buf.Bytes()
+		if s := x.Subject; s != nil {
+			// hcl says "on FILE line N"; engineers and editors want FILE:N:C.
+			old := fmt.Sprintf("  on %s line %d", s.Filename, s.Start.Line)
+			pos := fmt.Sprintf("  on %s:%d:%d", s.Filename, s.Start.Line, s.Start.Column)
+			out = bytes.Replace(out, []byte(old), []byte(pos), 1)
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
 	}
-	return hcl.NewDiagnosticTextWriter(w, d.files, width, color).WriteDiagnostics(d.diags)
+	return nil
 }
 
 // Err returns nil when there is no error, else an *Error holding every diagnostic.
