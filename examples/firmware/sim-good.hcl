@@ -21,10 +21,12 @@ command "selftest" {
   delay    = "20ms"
 }
 
-# The LED follows the button, 20ms later.
+# Each press of the button toggles the LED 20ms later, and the firmware
+# says so on the console.
 line "button" {}
 
 line "led" {
-  follows = "button"
-  delay   = "20ms"
+  toggle_on = "button"
+  delay     = "20ms"
+  print     = "led=${value == 1 ? "on" : "off"}"
 }

@@ -20,10 +20,12 @@ command "selftest" {
   response = "selftest: ram ok, flash ok, sensor out of range\nselftest FAIL"
   delay    = "20ms"
 }
-
+# Each press of the button toggles the LED 20ms later, and the firmware
+# says so on the console.
 line "button" {}
 
 line "led" {
-  follows = "button"
-  delay   = "20ms"
+  toggle_on = "button"
+  delay     = "20ms"
+  print     = "led=${value == 1 ? "on" : "off"}"
 }

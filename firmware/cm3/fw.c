@@ -127,9 +127,9 @@ static void command(const char *line) {
 		}
 		puts_(led ? "led=on\r\n" : "led=off\r\n");
 	} else if (word(line, "uptime", &arg)) {
-		puts_("uptime_ms=");
+		puts_("uptime=");
 		putu(ticks_ms);
-		puts_("\r\n");
+		puts_("ms\r\n");
 	} else if (word(line, "reboot", &arg)) {
 		puts_("rebooting\r\n");
 		AIRCR = 0x05FA0004; /* VECTKEY | SYSRESETREQ */
