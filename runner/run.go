@@ -117,13 +117,18 @@ type engine struct {
 	failDesc   string
 	lost       error // the console is lost and not back
 	lostNow    bool  // it was lost during the current batch
-	closed     bool
-	lastByte   time.Time
-	rec        *slice // the current test's console slice
-	meas       *[]Measurement
-	test       string
-	attempt    int
-	phase      Phase
+	lostErr    error // why, even if it is back
+	// tolerant is set while a power, reset or flash step runs;
+	// tolerateUntil is when the last one ended.
+	tolerant      bool
+	tolerateUntil time.Time
+	closed        bool
+	lastByte      time.Time
+	rec           *slice // the current test's console slice
+	meas          *[]Measurement
+	test          string
+	attempt       int
+	phase         Phase
 }
 
 // Run executes job's spec on its board: setup, then the tests (each with
@@ -404,7 +409,7 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 				sr.Output = trimStack(debug.Stack())
 			}
 		}()
-		e.active, e.hit = nil, nil
+		e.active, e.hit, e.tolerant = nil, nil, false
 		se = e.exec(ctx, st, &sr)
 	}()
 	e.active, e.hit = nil, nil
@@ -513,8 +518,8 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 				return e.hit, nil, nil
 			case a.expect != nil && e.closed:
 				return nil, infra(KindConsole, "console closed during %s", a.what), nil
-			case a.expect != nil && e.lostNow:
-				return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lost), nil
+			case e.lostNow:
+				return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
 			}
 		}
 	}
@@ -610,7 +615,14 @@ func (e *engine) handle(ev ConsoleEvent) {
 		if e.lost == nil {
 			e.lost = errors.New("console lost")
 		}
-		e.lostNow = true
+		e.lostErr = e.lost
+		// A port lost during (or by) a power, reset or flash step is
+		// tolerated; anywhere else bytes were lost: an error.
+		lostAt := ev.At
+		if lostAt.IsZero() {
+			lostAt = time.Now()
+		}
+		e.lostNow = !e.tolerant && lostAt.After(e.tolerateUntil)
 		e.emit(ConsoleGap{Time: at, Lost: true, Err: e.lost.Error()})
 		fmt.Fprintf(recWriter{e}, "\n[hilfarm: console lost: %v]\n", e.lost)
 	case ConsoleBack:
@@ -643,9 +655,14 @@ func (e *engine) search() {
 
 // operation runs a board operation while the console is processed.
 type operation struct {
-	what    string
-	kind    string        // failure kind of an error
-	timeout time.Duration // the operation's own bound; 0: none
+	what string
+	kind string // failure kind of an error
+	// tolerateLost lets the console be lost meanwhile (power, reset and
+	// flash steps: a board's own USB serial chip may vanish with its
+	// power); a later expect waits for it to come back. Anywhere else a
+	// lost console is an infrastructure error: bytes were lost.
+	tolerateLost bool
+	timeout      time.Duration // the operation's own bound; 0: none
 	// timeoutFails makes running out of timeout a firmware failure (a line
 	// that never reached its value) instead of an infrastructure error.
 	timeoutFails bool
@@ -666,7 +683,11 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 		defer c2()
 	}
 	done := e.start(octx, op.fn)
+	e.tolerant = op.tolerateLost
 	_, se, err := e.await(ctx, awaitArgs{what: op.what, done: done})
+	if e.tolerant {
+		e.tolerant, e.tolerateUntil = false, time.Now()
+	}
 	if se != nil {
 		// Something else ended the step: stop the operation and wait for it.
 		cancel()
@@ -732,7 +753,7 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		if st.Flash != nil {
 			timeout = st.Flash.Timeout
 		}
-		return e.operate(ctx, operation{what: "flash", kind: KindFlash, timeout: timeout,
+		return e.operate(ctx, operation{what: "flash", kind: KindFlash, timeout: timeout, tolerateLost: true,
 			fn: func(c context.Context) error { return e.b.Flasher.Flash(c, e.job.Firmware, lw) }})
 
 	case specs.StepPower:
@@ -754,13 +775,13 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		default:
 			return infra(KindSpec, "power step: unknown action %q", st.Power.Action)
 		}
-		return e.operate(ctx, operation{what: "power " + st.Power.Action, kind: KindPower, fn: fn})
+		return e.operate(ctx, operation{what: "power " + st.Power.Action, kind: KindPower, fn: fn, tolerateLost: true})
 
 	case specs.StepReset:
 		if e.b.Reset != nil {
-			return e.operate(ctx, operation{what: "reset", kind: KindPower, fn: e.b.Reset.Reset})
+			return e.operate(ctx, operation{what: "reset", kind: KindPower, fn: e.b.Reset.Reset, tolerateLost: true})
 		}
-		return e.operate(ctx, operation{what: "reset (power cycle)", kind: KindPower,
+		return e.operate(ctx, operation{what: "reset (power cycle)", kind: KindPower, tolerateLost: true,
 			fn: func(c context.Context) error { return e.b.Power.Cycle(c, e.b.OffFor) }})
 
 	case specs.StepSend:

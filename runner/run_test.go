@@ -236,6 +236,12 @@ func TestOutcomes(t *testing.T) {
 			outcome: runner.Error, kind: runner.KindConsole, msg: "write to console: boom",
 		},
 		{
+			name:    "console lost while waiting",
+			setup:   func(r *rig) { r.console.Lose(errBoom) },
+			steps:   func(t *testing.T) []specs.Step { return []specs.Step{waitFor(long)} },
+			outcome: runner.Error, kind: runner.KindConsole, msg: "console lost during wait 1h0m0s: boom",
+		},
+		{
 			name:    "console lost while expecting",
 			setup:   func(r *rig) { r.console.Print("U-Boot\n"); r.console.Lose(errBoom) },
 			steps:   func(t *testing.T) []specs.Step { return []specs.Step{expectText(t, "=> ", long)} },
@@ -371,20 +377,25 @@ func TestMarginalPasses(t *testing.T) {
 
 // TestStream checks the expect engine through Run: matches spanning
 // chunks, the remainder after a match kept for the next expect, and a
-// console lost before an expect and back during it.
+// console lost during a power step and back after it.
 func TestStream(t *testing.T) {
 	r := newRig()
 	r.console.Print("U-Bo")
 	r.console.Print("ot 2023")
-	r.console.Print(".01\r\nA1 B2")
-	r.console.Lose(errBoom)
-	r.console.Back()
-	r.console.Print(" C3\n")
+	r.console.Print(".01\r\nA1 B2 C3")
+	r.power.OnChange(func(on bool) {
+		if on {
+			r.console.Lose(errBoom) // a board whose USB serial chip it powers
+			r.console.Back()
+			r.console.Print("booted\n")
+		}
+	})
 	spec := &specs.Spec{Name: "s", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{
 		expectText(t, "U-Boot 2023.01", long),
 		expectRegex(t, `A(\d)`, long, "a"),
 		expectRegex(t, `B(\d)`, long, "b"),
-		expectText(t, "C3", long),
+		power(specs.PowerOn),
+		expectText(t, "booted", long),
 	}}}}
 	res := r.run(t, context.Background(), spec, runner.Options{})
 	want(t, res, runner.Passed, runner.Passed)
@@ -394,6 +405,19 @@ func TestStream(t *testing.T) {
 	if c := res.Tests[0].Console; !strings.Contains(c, "[hilfarm: console lost: boom]") || !strings.Contains(c, "[hilfarm: console back]") {
 		t.Errorf("console slice %q lacks the gap markers", c)
 	}
+}
+
+// TestPowerDiscardsPending: output printed before a power step does not
+// answer an expect after it.
+func TestPowerDiscardsPending(t *testing.T) {
+	r := newRig()
+	r.console.Print("old prompt> ")
+	spec := &specs.Spec{Name: "s", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{
+		power(specs.PowerOn),
+		expectText(t, "prompt> ", 20*time.Millisecond),
+	}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{})
+	want(t, res, runner.Failed, runner.Failed)
 }
 
 func TestSetupFailureSkipsTests(t *testing.T) {

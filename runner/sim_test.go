@@ -137,6 +137,7 @@ spec "sim-all" {
     send { line = "config set x 7" }
     expect { text = "x=7" }
     power "cycle" {}
+    expect { text = "Booting" }
     expect { text = "sim> " }
     send { line = "config get x" }
     expect {
@@ -149,27 +150,34 @@ spec "sim-all" {
     }
   }
 
-  test "button drives the led" {
-    gpio "button" { set = 1 }
+  test "button toggles the led" {
+    gpio "button" {
+      set = 1
+      for = "30ms"
+    }
     wait {
       gpio   = "led"
       value  = 1
       within = "2s"
     }
+    expect { text = "led=on" }
     gpio "button" {
-      set = 0
+      set = 1
+      for = "30ms"
     }
     wait {
       gpio   = "led"
       value  = 0
       within = "2s"
     }
+    expect { text = "led=off" }
   }
 
   test "ping" {
     send { raw = "ping 42\\x0d" }
     expect { text = "pong 42" }
     reset {}
+    expect { text = "Booting" }
     expect { text = "sim> " }
   }
 
@@ -180,10 +188,14 @@ spec "sim-all" {
 
 func TestSimPasses(t *testing.T) {
 	good := examplePath(t, "firmware", "sim-good.hcl")
-	t.Run("boot-smoke.hcl", func(t *testing.T) {
-		res := runSim(t, loadSpec(t, "boot-smoke.hcl"), simFirmware(t, good, "1.1.0"), "")
-		want(t, res, runner.Passed, runner.Passed)
-	})
+	for _, name := range []string{"boot-smoke.hcl", "shell.hcl", "measure.hcl", "button-led.hcl"} {
+		t.Run(name, func(t *testing.T) {
+			res := runSim(t, loadSpec(t, name), simFirmware(t, good, "1.1.0"), good)
+			if res.Outcome != runner.Passed {
+				t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+			}
+		})
+	}
 	t.Run("all steps", func(t *testing.T) {
 		res := runSim(t, parseSpec(t, simSpec), simFirmware(t, good, "1.1.0"), "")
 		want(t, res, runner.Passed, runner.Passed, runner.Passed, runner.Passed, runner.Passed, runner.Passed)
@@ -241,7 +253,7 @@ spec "unplug" {
 }`)
 		res := runSim(t, spec, simFirmware(t, faulty, "0.9.0-faulty"), faulty)
 		want(t, res, runner.Error, runner.Error)
-		if tr := res.Tests[0]; tr.Kind != runner.KindConsole || !strings.Contains(tr.Message, "console lost during expect") {
+		if tr := res.Tests[0]; tr.Kind != runner.KindConsole || !strings.Contains(tr.Message, "console lost during") {
 			t.Errorf("test = %s %s: %s", tr.Outcome, tr.Kind, tr.Message)
 		}
 	})
