@@ -14,3 +14,8 @@ specs-examples: ## validate examples/farm.hcl and examples/specs/*.hcl with the 
 
 specs-golden: ## rewrite the golden files of package specs (review the diff!)
 	$(GO) test ./specs -update
+
+BENCH_EXTRA += specs-bench
+.PHONY: specs-bench
+specs-bench: ## time parsing and validating a spec and the farm
+	$(GO) test -run='^$$' -bench=. -benchtime=2s ./specs

@@ -515,6 +515,11 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 		exactlyOne("text", "regex")
 		e := &ExpectStep{Within: d.duration(at["within"], DefaultWithin)}
 		e.Pattern.Text = runExpr(at["text"], cty.String, "expected text")
+		if a := at["text"]; e.Pattern.Text != nil {
+			if v, diags := a.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() && v.AsString() == "" {
+				d.errorf(a.Expr.Range(), "Empty expected text", "An expect step with empty text would match at once; expect something the board prints.")
+			}
+		}
 		e.Pattern.Regex, _ = regexExpr(at["regex"], "regex")
 		if a := at["capture"]; a != nil {
 			e.Capture = d.captureName(a)

@@ -509,3 +509,33 @@ func FuzzParseSpec(f *testing.F) {
 		_ = Sniff(src, name)
 	})
 }
+
+// BenchmarkParseSpec measures parsing and validating the largest example
+// spec against the example farm (what the controller does per submission).
+func BenchmarkParseSpec(b *testing.B) {
+	src, err := os.ReadFile("../examples/specs/shell.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	farm, d := LoadFarm("../examples/farm.hcl")
+	if d.HasErrors() {
+		b.Fatal(d.Err())
+	}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, d := ParseSpec(src, "shell.hcl", SpecOptions{Farm: farm}); d.HasErrors() {
+			b.Fatal(d.Err())
+		}
+	}
+}
+
+// BenchmarkLoadFarm measures loading the example farm.
+func BenchmarkLoadFarm(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, d := LoadFarm("../examples/farm.hcl"); d.HasErrors() {
+			b.Fatal(d.Err())
+		}
+	}
+}

@@ -1,0 +1,6 @@
+spec "x" {
+  board { type = "sim" }
+  test "t" {
+    expect { text = "" }
+  }
+}
