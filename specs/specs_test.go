@@ -539,3 +539,35 @@ func BenchmarkLoadFarm(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseFarm does for farm files what FuzzParseSpec does for specs.
+func FuzzParseFarm(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*/farm*.hcl")
+	more, _ := filepath.Glob("testdata/*/*farm*.hcl.json")
+	for _, p := range append(append(seeds, more...), "../examples/farm.hcl") {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src, strings.HasSuffix(p, ".json"))
+	}
+	f.Fuzz(func(t *testing.T, src []byte, isJSON bool) {
+		name := "farm.hcl"
+		if isJSON {
+			name = "farm.hcl.json"
+		}
+		farm, d := ParseFarm(src, name)
+		if (farm == nil) != d.HasErrors() {
+			t.Fatalf("ParseFarm: farm %v with errors %v", farm != nil, d.HasErrors())
+		}
+		if farm != nil {
+			if _, err := json.Marshal(farm); err != nil {
+				t.Fatalf("json.Marshal of a decoded farm: %v", err)
+			}
+			for i := range farm.Boards {
+				_ = farm.CanFlash(&farm.Boards[i])
+			}
+		}
+		_ = d.WriteText(&bytes.Buffer{}, 78, false)
+	})
+}
