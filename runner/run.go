@@ -904,7 +904,7 @@ func (e *engine) measure(ctx context.Context, x *specs.MeasureStep, sr *StepResu
 	if err != nil {
 		return infra(KindSpec, "measure %s: %v", x.Name, err)
 	}
-	m := &matcher{re: re, desc: "regex " + strconv.Quote(re.String())}
+	m := newRegexMatcher(re)
 	group := x.Group
 	within := x.Within
 	if within <= 0 {

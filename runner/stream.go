@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hilfarm/hilfarm/specs"
 )
@@ -71,8 +73,102 @@ func (w *window) since(abs int64) []byte {
 type matcher struct {
 	lit  []byte         // literal pattern; nil for a regex
 	re   *regexp.Regexp // regex; nil for a literal
+	info reInfo         // what bounds the regex's matches
 	desc string         // `text "..."` or `regex "..."`, for messages
-	from int64          // a literal match cannot start before this offset
+	from int64          // no match not yet found can start before this offset
+}
+
+// reInfo is what the rolling search knows about a regex's matches.
+type reInfo struct {
+	nl      bool // a match can contain a newline
+	maxLen  int  // the longest match in bytes; -1: unbounded
+	anchors bool // it has ^, \A or \b-like assertions
+}
+
+// newRegexMatcher wraps a compiled regex.
+func newRegexMatcher(re *regexp.Regexp) *matcher {
+	return &matcher{re: re, info: analyze(re), desc: "regex " + strconv.Quote(re.String())}
+}
+
+// analyze bounds a regex's matches. A regex that cannot match a newline is
+// searched again only from the start of the last line; one with a bounded
+// length (and no assertions) from maxLen-1 bytes back, like a literal.
+// Others are searched in the whole window.
+func analyze(re *regexp.Regexp) reInfo {
+	t, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return reInfo{nl: true, maxLen: -1, anchors: true}
+	}
+	var info reInfo
+	var walk func(t *syntax.Regexp) int
+	add := func(a, b int) int {
+		if a < 0 || b < 0 {
+			return -1
+		}
+		return a + b
+	}
+	walk = func(t *syntax.Regexp) int {
+		switch t.Op {
+		case syntax.OpLiteral:
+			n := 0
+			for _, r := range t.Rune {
+				if r == '\n' {
+					info.nl = true
+				}
+				n += utf8.UTFMax
+			}
+			return n
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(t.Rune); i += 2 {
+				if t.Rune[i] <= '\n' && '\n' <= t.Rune[i+1] {
+					info.nl = true
+				}
+			}
+			return utf8.UTFMax
+		case syntax.OpAnyCharNotNL:
+			return utf8.UTFMax
+		case syntax.OpAnyChar:
+			info.nl = true
+			return utf8.UTFMax
+		case syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+			info.anchors = true
+			return 0
+		case syntax.OpEndLine, syntax.OpEndText, syntax.OpEmptyMatch, syntax.OpNoMatch:
+			return 0
+		case syntax.OpCapture, syntax.OpQuest:
+			return walk(t.Sub[0])
+		case syntax.OpStar, syntax.OpPlus:
+			walk(t.Sub[0])
+			return -1
+		case syntax.OpRepeat:
+			n := walk(t.Sub[0])
+			if t.Max < 0 || n < 0 {
+				return -1
+			}
+			return n * t.Max
+		case syntax.OpConcat:
+			n := 0
+			for _, s := range t.Sub {
+				n = add(n, walk(s))
+			}
+			return n
+		case syntax.OpAlternate:
+			n := 0
+			for _, s := range t.Sub {
+				m := walk(s)
+				if m < 0 || n < 0 {
+					n = -1
+				} else {
+					n = max(n, m)
+				}
+			}
+			return n
+		}
+		info.nl, info.anchors = true, true
+		return -1
+	}
+	info.maxLen = walk(t)
+	return info
 }
 
 // match is a found pattern; text and groups are copies.
@@ -89,7 +185,7 @@ func newLiteral(s string) *matcher {
 // fromSpecs makes a matcher of a compiled spec pattern.
 func fromSpecs(m specs.Matcher) *matcher {
 	if m.Regexp != nil {
-		return &matcher{re: m.Regexp, desc: "regex " + strconv.Quote(m.Regexp.String())}
+		return newRegexMatcher(m.Regexp)
 	}
 	return newLiteral(string(m.Literal))
 }
@@ -114,6 +210,17 @@ func (m *matcher) find(w *window, floor int64) (match, bool) {
 	b := w.since(start)
 	loc := m.re.FindSubmatchIndex(b)
 	if loc == nil {
+		// No match lies within [start, end): a later one ends after end.
+		next := start
+		if !m.info.nl {
+			if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+				next = start + int64(i) + 1
+			}
+		}
+		if m.info.maxLen >= 0 && !m.info.anchors {
+			next = max(next, w.end()-int64(m.info.maxLen)+1)
+		}
+		m.from = max(m.from, next)
 		return match{}, false
 	}
 	mt := match{start: start + int64(loc[0]), end: start + int64(loc[1]), text: string(b[loc[0]:loc[1]])}

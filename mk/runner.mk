@@ -1,0 +1,14 @@
+# runner: the expect engine's fuzz run (after `go test`) and the runner's
+# benchmarks (make bench).
+TEST_EXTRA  += runner-fuzz
+BENCH_EXTRA += runner-bench
+
+RUNNER_FUZZTIME ?= 15s
+
+.PHONY: runner-fuzz runner-bench
+
+runner-fuzz: ## fuzz the runner's expect engine for $(RUNNER_FUZZTIME)
+	$(GO) test -run '^$$' -fuzz '^FuzzExpect$$' -fuzztime $(RUNNER_FUZZTIME) ./runner/
+
+runner-bench: ## runner benchmarks: 50 MB console flood vs a bare read loop, ping/pong round trip, peak RSS
+	$(GO) test -run '^TestBenchTable$$' -count=1 -v -timeout 10m ./runner/ -bench-table

@@ -1,0 +1,159 @@
+package runner
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// feed runs chunks through a bare engine with m as the active expect and
+// returns its match, if any.
+func feed(m *matcher, failOn []*matcher, chunks ...[]byte) (*engine, *match) {
+	e := &engine{opts: withDefaults(Options{}), now: time.Now, failOn: failOn}
+	m.reset(0)
+	e.active = m
+	for _, c := range chunks {
+		e.handle(ConsoleEvent{Kind: ConsoleData, Data: c})
+		e.search()
+		if e.hit != nil {
+			return e, e.hit
+		}
+	}
+	return e, e.hit
+}
+
+func TestMatchAcrossChunks(t *testing.T) {
+	stream := []byte("noise U-Boot 2023.01 (Jan 01 2023) more")
+	for _, pat := range []*matcher{newLiteral("U-Boot 2023.01"), newRegexMatcher(regexp.MustCompile(`U-Boot (\d+)\.(\d+)`))} {
+		for k := 0; k <= len(stream); k++ {
+			_, mt := feed(pat, nil, stream[:k], stream[k:])
+			if mt == nil || mt.start != 6 {
+				t.Fatalf("%v split at %d: match %+v, want one at 6", pat.desc, k, mt)
+			}
+		}
+	}
+}
+
+// TestLargeStreamBounded feeds far more than the window and checks that a
+// literal at the very end is found and memory stays bounded.
+func TestLargeStreamBounded(t *testing.T) {
+	chunk := bytes.Repeat([]byte("0123456789abcde\n"), 4096/16)
+	m := newLiteral("THE END")
+	fail := []*matcher{newLiteral("HardFault"), newRegexMatcher(regexp.MustCompile(`panic: \w+`))}
+	e := &engine{opts: withDefaults(Options{}), now: time.Now, failOn: fail}
+	e.active = m
+	for range 4000 { // 16 MB
+		e.handle(ConsoleEvent{Kind: ConsoleData, Data: chunk})
+		e.search()
+		if e.hit != nil || e.failHit != nil {
+			t.Fatalf("early match %+v / %+v", e.hit, e.failHit)
+		}
+	}
+	if cap(e.win.buf) > 2*RegexWindow {
+		t.Errorf("window capacity %d, want at most %d", cap(e.win.buf), 2*RegexWindow)
+	}
+	e.handle(ConsoleEvent{Kind: ConsoleData, Data: []byte("...THE E")})
+	e.handle(ConsoleEvent{Kind: ConsoleData, Data: []byte("ND...")})
+	e.search()
+	if e.hit == nil || e.hit.text != "THE END" {
+		t.Fatalf("hit = %+v, want THE END", e.hit)
+	}
+}
+
+func TestRemainderStaysForNextExpect(t *testing.T) {
+	e, mt := feed(newLiteral("login:"), nil, []byte("login: root\r\n# "))
+	if mt == nil {
+		t.Fatal("no match")
+	}
+	next := newLiteral("# ")
+	next.reset(e.consumed)
+	e.active, e.hit = next, nil
+	e.search()
+	if e.hit == nil || e.hit.start != 13 {
+		t.Fatalf("second expect hit %+v, want at 13", e.hit)
+	}
+}
+
+func TestSlice(t *testing.T) {
+	s := newSlice(10)
+	for _, p := range []string{"abc", "defgh", "ijklmnop", "qr", "stuvwxyz"} {
+		s.write([]byte(p))
+	}
+	if got, want := s.String(), "abcde\n[... 16 bytes elided ...]\nvwxyz"; got != want {
+		t.Errorf("slice = %q, want %q", got, want)
+	}
+	s = newSlice(100)
+	s.write([]byte("short"))
+	if s.String() != "short" {
+		t.Errorf("slice = %q", s.String())
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	var b strings.Builder
+	for i := range 30 {
+		b.WriteString("line ")
+		b.WriteByte(byte('a' + i%26))
+		b.WriteString("\r\n")
+	}
+	got := lastLines([]byte(b.String()), 3)
+	if want := "  | line b\n  | line c\n  | line d"; got != want {
+		t.Errorf("lastLines = %q, want %q", got, want)
+	}
+}
+
+// FuzzExpect checks that the engine never panics and that a pattern placed
+// in a stream is found wherever the stream is split into reads, literal and
+// regex alike, with fail_on patterns active on the same pass.
+func FuzzExpect(f *testing.F) {
+	f.Add([]byte("noise before "), []byte("U-Boot 2023.01"), []byte(" after"), uint16(3))
+	f.Add([]byte(""), []byte("=> "), []byte(""), uint16(1))
+	f.Add(bytes.Repeat([]byte("x"), 70000), []byte("needle"), []byte("tail"), uint16(4096))
+	f.Add([]byte("aaaa"), []byte("aab"), []byte("b"), uint16(2))
+	f.Fuzz(func(t *testing.T, pre, pat, post []byte, step uint16) {
+		if len(pat) == 0 || len(pat) > 1024 || len(pre)+len(post) > 200000 {
+			return
+		}
+		stream := append(append(append([]byte{}, pre...), pat...), post...)
+		want := int64(bytes.Index(stream, pat))
+		fail := []*matcher{newLiteral("\x00HardFault\x00"), newRegexMatcher(regexp.MustCompile(`\x01panic\x01`))}
+		// A split at every byte boundary (for short streams), then reads of
+		// step bytes.
+		if len(stream) <= 512 {
+			for k := 0; k <= len(stream); k++ {
+				check(t, pat, stream, want, fail, stream[:k], stream[k:])
+			}
+		}
+		n := int(step%8192) + 1
+		var chunks [][]byte
+		for i := 0; i < len(stream); i += n {
+			chunks = append(chunks, stream[i:min(i+n, len(stream))])
+		}
+		check(t, pat, stream, want, fail, chunks...)
+	})
+}
+
+func check(t *testing.T, pat, stream []byte, want int64, fail []*matcher, chunks ...[]byte) {
+	t.Helper()
+	for _, fo := range fail {
+		fo.reset(0)
+	}
+	_, mt := feed(newLiteral(string(pat)), fail, chunks...)
+	if mt == nil || mt.start != want {
+		t.Fatalf("literal %q in %d bytes split %d ways: match %+v, want at %d", pat, len(stream), len(chunks), mt, want)
+	}
+	if len(stream) > RegexWindow || !utf8.Valid(pat) {
+		return // a regex is only searched in the last RegexWindow bytes, and must be UTF-8
+	}
+	re := regexp.MustCompile(regexp.QuoteMeta(string(pat)))
+	for _, fo := range fail {
+		fo.reset(0)
+	}
+	_, mt = feed(newRegexMatcher(re), fail, chunks...)
+	if mt == nil || mt.start != want {
+		t.Fatalf("regex %q split %d ways: match %+v, want at %d", re, len(chunks), mt, want)
+	}
+}
