@@ -60,7 +60,7 @@ func (s *exprScope) evalContext() *hcl.EvalContext {
 		args[k] = unknownStr
 	}
 	vars["arg"] = cty.ObjectVal(args)
-	return &hcl.EvalContext{Variables: vars, Functions: Functions()}
+	return &hcl.EvalContext{Variables: vars, Functions: stdFunctions}
 }
 
 // check validates a run-time expression: every reference must be allowed
@@ -270,3 +270,7 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// stdFunctions is Functions() made once: function values are immutable and
+// safe to share between evaluation contexts and goroutines.
+var stdFunctions = Functions()

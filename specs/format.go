@@ -12,25 +12,34 @@ const (
 	KindSpec    = "spec"
 )
 
-// Sniff tells a farm file from a spec by its content: a top-level farm
-// block makes a farm file, a spec block a spec. It returns KindUnknown
-// when the file does not parse or has neither.
+// Sniff tells a farm file from a spec by its content: a top-level farm,
+// board_type, board or webhook block makes a farm file; a spec or variable
+// block a spec (the first such block decides). It returns KindUnknown when
+// the file does not parse or has none of them.
 func Sniff(src []byte, filename string) string {
 	f, _, diags := parse(src, filename)
 	if diags.HasErrors() || f == nil {
 		return KindUnknown
 	}
-	c, _, _ := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-		{Type: "farm", LabelNames: []string{"name"}},
-		{Type: "spec", LabelNames: []string{"name"}},
-	}})
-	if c == nil {
+	schema := &hcl.BodySchema{}
+	for _, t := range []string{"farm", "board_type", "board", "webhook", "spec", "variable"} {
+		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
+	}
+	c, _, _ := f.Body.PartialContent(schema)
+	if c == nil || len(c.Blocks) == 0 {
 		return KindUnknown
 	}
+	first := c.Blocks[0]
 	for _, b := range c.Blocks {
-		return b.Type
+		if b.DefRange.Start.Byte < first.DefRange.Start.Byte {
+			first = b
+		}
 	}
-	return KindUnknown
+	switch first.Type {
+	case "spec", "variable":
+		return KindSpec
+	}
+	return KindFarm
 }
 
 // Format returns src in canonical layout (hclwrite.Format: aligned "=",

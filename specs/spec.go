@@ -136,7 +136,7 @@ func (d *decoder) specFile(body hcl.Body, filename string, opts SpecOptions) *Sp
 	varVals := map[string]cty.Value{}
 	spec.Vars = map[string]any{}
 	names := newNameCheck("variable")
-	d.ctx = &hcl.EvalContext{Functions: Functions()}
+	d.ctx = &hcl.EvalContext{Functions: stdFunctions}
 	for _, b := range c.Blocks {
 		if b.Type != "variable" {
 			continue
@@ -158,7 +158,7 @@ func (d *decoder) specFile(body hcl.Body, filename string, opts SpecOptions) *Sp
 	if len(spec.Vars) == 0 {
 		spec.Vars = nil
 	}
-	d.ctx = &hcl.EvalContext{Functions: Functions(), Variables: map[string]cty.Value{"var": cty.ObjectVal(varVals)}}
+	d.ctx = &hcl.EvalContext{Functions: stdFunctions, Variables: map[string]cty.Value{"var": cty.ObjectVal(varVals)}}
 
 	var specBlocks []*hcl.Block
 	for _, b := range c.Blocks {

@@ -443,6 +443,8 @@ func TestSniff(t *testing.T) {
 		{`{"farm": {"x": {}}}`, "a.hcl.json", KindFarm},
 		{`spec "x" {`, "a.hcl", KindUnknown},
 		{`thing "x" {}`, "a.hcl", KindUnknown},
+		{"board \"b\" {\n  type = \"x\"\n}\n", "a.hcl", KindFarm},
+		{"variable \"v\" {}\n", "a.hcl", KindSpec},
 	} {
 		if got := Sniff([]byte(tc.src), tc.name); got != tc.want {
 			t.Errorf("Sniff(%q) = %q, want %q", tc.src, got, tc.want)

@@ -13,15 +13,15 @@ import (
 	"go.uber.org/goleak"
 )
 
-// runCmd runs the command line in-process and returns exit code, stdout and stderr.
-func runCmd(t *testing.T, args ...string) (int, string, string) {
+// hilfarmRun runs the command line in-process and returns exit code, stdout and stderr.
+func hilfarmRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
-func examples(t *testing.T) (farm string, specs []string) {
+func exampleFiles(t *testing.T) (farm string, specs []string) {
 	t.Helper()
 	specs, _ = filepath.Glob("../../examples/specs/*.hcl")
 	if len(specs) < 6 {
@@ -32,9 +32,9 @@ func examples(t *testing.T) (farm string, specs []string) {
 
 func TestValidateExamples(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	farm, specFiles := examples(t)
+	farm, specFiles := exampleFiles(t)
 	args := append([]string{"validate", "--farm", farm, farm}, specFiles...)
-	code, out, errOut := runCmd(t, args...)
+	code, out, errOut := hilfarmRun(t, args...)
 	if code != exitOK || errOut != "" {
 		t.Fatalf("validate examples: exit %d, stderr:\n%s", code, errOut)
 	}
@@ -60,7 +60,7 @@ func TestValidateExamples(t *testing.T) {
 // changed to nonsense makes validate exit 1 and print its file:line:col.
 func TestValidateBadDuration(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	farm, _ := examples(t)
+	farm, _ := exampleFiles(t)
 	src, err := os.ReadFile("../../examples/specs/boot-smoke.hcl")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestValidateBadDuration(t *testing.T) {
 			line, col = i+1, c+1
 		}
 	}
-	code, out, errOut := runCmd(t, "validate", "--farm", farm, path)
+	code, out, errOut := hilfarmRun(t, "validate", "--farm", farm, path)
 	if code != exitFailed {
 		t.Errorf("exit %d, want %d", code, exitFailed)
 	}
@@ -88,7 +88,7 @@ func TestValidateBadDuration(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Error: Invalid duration",
-		path + ":" + itoa(line) + ":" + itoa(col),
+		path + ":" + strconv.Itoa(line) + ":" + strconv.Itoa(col),
 		`within  = "ten seconds"`,
 		path + ": invalid (1 error)",
 	} {
@@ -100,8 +100,6 @@ func TestValidateBadDuration(t *testing.T) {
 		t.Error("colour escapes written to a non-terminal")
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestValidateExitCodes(t *testing.T) {
 	defer goleak.VerifyNone(t)
@@ -139,7 +137,7 @@ func TestValidateExitCodes(t *testing.T) {
 			"spec \"q\" {\n  board { type = \"riscv\" }\n  test \"t\" {\n    reset {}\n  }\n}\n")}, exitFailed, "", "No board matches the selector"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runCmd(t, tc.args...)
+			code, out, errOut := hilfarmRun(t, tc.args...)
 			if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errOut, tc.err) {
 				t.Errorf("run(%q) = %d\nstdout: %s\nstderr: %s\nwant exit %d, stdout with %q, stderr with %q",
 					tc.args, code, out, errOut, tc.code, tc.out, tc.err)
