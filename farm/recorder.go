@@ -46,6 +46,9 @@ type RecorderOptions struct {
 	MaxJobLag   int           // bytes a job subscription may lag before it fails; default 64 MiB
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// OnLost is called (from the recorder's goroutine, without its lock)
+	// when the console port vanishes (true) or comes back (false).
+	OnLost func(lost bool)
 }
 
 func (o *RecorderOptions) defaults() {
@@ -161,11 +164,17 @@ func (r *Recorder) handle(ev runner.ConsoleEvent) {
 		r.lost = true
 		r.mu.Unlock()
 		r.add(store.LogRecord{At: at, Kind: MarkLost, Data: []byte(detail)}, ev)
+		if r.o.OnLost != nil {
+			r.o.OnLost(true)
+		}
 	case runner.ConsoleBack:
 		r.mu.Lock()
 		r.lost = false
 		r.mu.Unlock()
 		r.add(store.LogRecord{At: at, Kind: MarkBack}, ev)
+		if r.o.OnLost != nil {
+			r.o.OnLost(false)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -425,4 +426,39 @@ func (db *DB) Events(ctx context.Context, jobID string, after int64) ([]Event, e
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// TypicalDuration is the median run time of the last (up to 20) attempts
+// of a spec that passed or failed, and how many there were.
+func (db *DB) TypicalDuration(ctx context.Context, specName string) (time.Duration, int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT a.ended_ms - a.started_ms FROM attempts a JOIN jobs j ON j.id = a.job_id
+		WHERE j.spec_name = ? AND a.state IN (?, ?) AND a.ended_ms > 0 ORDER BY a.ended_ms DESC LIMIT 20`,
+		specName, StatePassed, StateFailed)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	var ds []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return 0, 0, err
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil || len(ds) == 0 {
+		return 0, 0, err
+	}
+	slices.Sort(ds)
+	return time.Duration(ds[len(ds)/2]) * time.Millisecond, len(ds), nil
+}
+
+// PassedElsewhere reports whether the same firmware passed the same spec on
+// a board other than board.
+func (db *DB) PassedElsewhere(ctx context.Context, sha256, specName, board string) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM attempts a JOIN jobs j ON j.id = a.job_id
+		WHERE j.firmware_sha256 = ? AND j.spec_name = ? AND a.board != ? AND a.state = ?`,
+		sha256, specName, board, StatePassed).Scan(&n)
+	return n > 0, err
 }

@@ -1,0 +1,699 @@
+package farm
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/runner"
+	"github.com/hilfarm/hilfarm/specs"
+)
+
+// BoardHandle is an open board as the controller holds it (implemented by
+// *fixtures.Board).
+type BoardHandle interface {
+	// Runner is the board as the runner drives it. The controller replaces
+	// its Console with the recorder's job view.
+	Runner() runner.Board
+	// ConsoleSource is the board's console; the recorder is its only reader.
+	ConsoleSource() runner.Console
+	// SafeState powers the board off and drives its outputs to their safe values.
+	SafeState(ctx context.Context) error
+	// Close applies the safe state and releases the board's fixtures.
+	Close() error
+}
+
+// Config configures a Controller.
+type Config struct {
+	Farm    *specs.Farm
+	DataDir string    // firmware store lives in DataDir/firmware
+	Store   *store.DB // opened by the caller
+	Logger  *slog.Logger
+	// OpenBoard opens a board's fixtures and applies its safe state.
+	OpenBoard func(ctx context.Context, b specs.Board) (BoardHandle, error)
+	// MaxAttempts bounds how many times a job is attempted when attempts
+	// end in infrastructure errors; default 3.
+	MaxAttempts int
+	// QuarantineAfter is the number of consecutive infrastructure errors
+	// after which a board is quarantined; default 3.
+	QuarantineAfter int
+	// ReopenEvery is how often a board whose fixtures failed to open is
+	// tried again; default 30s.
+	ReopenEvery time.Duration
+	// Now is the clock for records; nil: time.Now.
+	Now func() time.Time
+	// Recorder tunes the console recorders.
+	Recorder RecorderOptions
+	// Runner tunes job runs.
+	Runner runner.Options
+	// OnJobFinished hooks are called once per job that reaches a final
+	// state, from a goroutine of their own; they must not block for long.
+	OnJobFinished []func(JobView)
+}
+
+// Board states.
+const (
+	BoardIdle        = "idle"
+	BoardLeased      = "leased"
+	BoardMaintenance = "maintenance"
+	BoardQuarantined = "quarantined"
+	BoardOffline     = "offline"
+)
+
+// Sentinel errors of the controller.
+var (
+	// ErrFinished: the job already reached a final state (409).
+	ErrFinished = errors.New("job already finished")
+	// ErrNotRunning: Run has not been called or has returned.
+	ErrNotRunning = errors.New("controller is not running")
+)
+
+// RejectedError is a submission refused for bad input.
+type RejectedError struct {
+	Status      int // HTTP status: 400, 413 or 422
+	Message     string
+	Diagnostics specs.Diagnostics
+}
+
+func (e *RejectedError) Error() string { return e.Message }
+
+// Controller runs the farm: boards, recorders, queue, scheduler and jobs.
+// All its methods are safe for concurrent use.
+type Controller struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *store.DB
+	fwDir string
+	now   func() time.Time
+	hub   *hub
+
+	mu      sync.Mutex
+	slots   map[string]*slot
+	names   []string
+	running map[string]*activeJob
+	ctx     context.Context // Run's context, while running
+	results map[string]int64 // final jobs by state, for metrics
+	wake    chan struct{}
+	ready   chan struct{}
+	jobs    sync.WaitGroup
+	rec     sync.WaitGroup
+}
+
+// New makes a controller; start it with Run.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Farm == nil || cfg.Store == nil || cfg.OpenBoard == nil {
+		return nil, errors.New("farm: Config needs Farm, Store and OpenBoard")
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.QuarantineAfter <= 0 {
+		cfg.QuarantineAfter = 3
+	}
+	if cfg.ReopenEvery <= 0 {
+		cfg.ReopenEvery = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = cfg.Farm.DataDir
+	}
+	c := &Controller{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		db:      cfg.Store,
+		fwDir:   filepath.Join(cfg.DataDir, "firmware"),
+		now:     cfg.Now,
+		hub:     newHub(),
+		slots:   map[string]*slot{},
+		running: map[string]*activeJob{},
+		wake:    make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+	}
+	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
+		return nil, fmt.Errorf("farm: firmware store: %w", err)
+	}
+	types := map[string]specs.BoardType{}
+	for _, t := range cfg.Farm.BoardTypes {
+		types[t.Name] = t
+	}
+	for _, b := range cfg.Farm.Boards {
+		c.slots[b.Name] = &slot{cfg: b, typ: types[b.Type], state: BoardOffline, reason: "not opened yet", since: c.now()}
+		c.names = append(c.names, b.Name)
+	}
+	return c, nil
+}
+
+// Store is the controller's store.
+func (c *Controller) Store() *store.DB { return c.db }
+
+// Farm is the farm the controller runs.
+func (c *Controller) Farm() *specs.Farm { return c.cfg.Farm }
+
+// Run opens every board (safe state first), recovers jobs that were running
+// when a previous controller died, starts the recorders and the scheduler,
+// and runs until ctx is done. Then running jobs end as error "controller
+// shutting down", boards go to their safe state and everything is closed.
+func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.ctx != nil {
+		c.mu.Unlock()
+		return errors.New("farm: Run called twice")
+	}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	c.ctx = runCtx
+	c.mu.Unlock()
+
+	persisted, err := c.db.BoardStates(ctx)
+	if err != nil {
+		return fmt.Errorf("farm: board states: %w", err)
+	}
+	// Boards first: every board is in its safe state before interrupted
+	// jobs are settled.
+	c.openBoards(runCtx, persisted)
+	interrupted, err := c.db.RecoverInterrupted(ctx, "controller restarted", c.now(), func(_ string, attempts int) bool {
+		return attempts < c.cfg.MaxAttempts
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range interrupted {
+		c.log.Warn("job interrupted by a controller restart", "job", it.JobID, "attempt", it.N, "board", it.Board)
+		j, err := c.db.Job(ctx, it.JobID)
+		if err == nil {
+			c.publishState(j, it.N, "")
+			if store.Final(j.State) {
+				c.finished(j)
+			}
+		}
+	}
+
+	close(c.ready)
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		c.reopenLoop(runCtx)
+	}()
+	c.poke()
+	c.scheduleLoop(runCtx)
+
+	// Shutdown: stop the jobs, wait for their cleanup, then the boards.
+	c.mu.Lock()
+	for _, a := range c.running {
+		a.cancel(errShutdown)
+	}
+	c.mu.Unlock()
+	c.jobs.Wait()
+	cancelRun()
+	bg.Wait()
+	c.closeBoards()
+	c.rec.Wait()
+	c.mu.Lock()
+	c.ctx = nil
+	c.mu.Unlock()
+	return nil
+}
+
+var errShutdown = errors.New("controller shutting down")
+
+// Ready is closed once Run has opened the boards and settled the jobs a
+// previous controller left running; the scheduler starts then.
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
+
+// poke wakes the scheduler.
+func (c *Controller) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Submission is a firmware candidate and a spec to run on it.
+type Submission struct {
+	Firmware        io.Reader
+	FirmwareName    string
+	FirmwareVersion string
+	SpecSrc         []byte
+	SpecFilename    string
+	Vars            map[string]string
+	Type            string            // narrows the spec's selector
+	Tags            map[string]string // added to the spec's selector
+	Priority        int
+	Labels          map[string]string
+	Submitter       string
+}
+
+// Submit validates a submission, stores its firmware by sha256 and queues
+// it. Bad input gives a *RejectedError; nothing is stored for it.
+func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error) {
+	if len(s.SpecSrc) == 0 {
+		return nil, &RejectedError{Status: 400, Message: "no spec given"}
+	}
+	if s.Firmware == nil {
+		return nil, &RejectedError{Status: 400, Message: "no firmware given"}
+	}
+	fname := s.SpecFilename
+	if fname == "" {
+		fname = "spec.hcl"
+	}
+	fname = filepath.Base(fname)
+	spec, diags := specs.ParseSpec(s.SpecSrc, fname, specs.SpecOptions{Vars: s.Vars, Farm: c.cfg.Farm, RequireVars: true})
+	if diags.HasErrors() {
+		return nil, &RejectedError{Status: 422, Message: "invalid spec: " + diags.Err().Error(), Diagnostics: diags}
+	}
+	sel := spec.Board
+	if s.Type != "" {
+		if sel.Type != "" && sel.Type != s.Type {
+			return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("board type %q conflicts with the spec's %q", s.Type, sel.Type)}
+		}
+		sel.Type = s.Type
+	}
+	if len(s.Tags) > 0 {
+		tags := map[string]string{}
+		for k, v := range sel.Tags {
+			tags[k] = v
+		}
+		for k, v := range s.Tags {
+			if old, ok := tags[k]; ok && old != v {
+				return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("tag %s=%s conflicts with the spec's %s=%s", k, v, k, old)}
+			}
+			tags[k] = v
+		}
+		sel.Tags = tags
+	}
+	if len(c.matching(sel, false)) == 0 {
+		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards()}
+	}
+	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName)
+	if err != nil {
+		return nil, err
+	}
+	fw.Version = s.FirmwareVersion
+	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
+		return nil, err
+	}
+	selJSON, _ := json.Marshal(sel)
+	j := &store.Job{
+		ID:           newJobID(c.now()),
+		SpecName:     spec.Name,
+		SpecSrc:      s.SpecSrc,
+		SpecFilename: fname,
+		Firmware:     fw,
+		Selector:     selJSON,
+		Vars:         s.Vars,
+		Labels:       s.Labels,
+		Priority:     s.Priority,
+		Submitter:    s.Submitter,
+		Created:      c.now(),
+	}
+	if err := c.db.InsertJob(ctx, j); err != nil {
+		return nil, err
+	}
+	c.publishState(j, 0, "")
+	c.poke()
+	return c.Job(ctx, j.ID)
+}
+
+// storeFirmware streams r into the content-addressed firmware store,
+// refusing more than the farm's upload limit.
+func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, error) {
+	limit := c.cfg.Farm.MaxUploadBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	tmp, err := os.CreateTemp(c.fwDir, ".upload-*")
+	if err != nil {
+		return store.Firmware{}, fmt.Errorf("firmware store: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, limit+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var tooBig interface{ MaxBytesError() }
+		if errors.As(err, &tooBig) {
+			return store.Firmware{}, &RejectedError{Status: 413, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", limit)}
+		}
+		return store.Firmware{}, fmt.Errorf("firmware upload: %w", err)
+	}
+	if n > limit {
+		return store.Firmware{}, &RejectedError{Status: 413, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", limit)}
+	}
+	if n == 0 {
+		return store.Firmware{}, &RejectedError{Status: 400, Message: "firmware is empty"}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp.Name(), c.firmwarePath(sum)); err != nil {
+		return store.Firmware{}, fmt.Errorf("firmware store: %w", err)
+	}
+	base := filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	if base == "." || base == "/" || base == "" {
+		base = "firmware"
+	}
+	return store.Firmware{SHA256: sum, Name: base, Size: n}, nil
+}
+
+func (c *Controller) firmwarePath(sha string) string { return filepath.Join(c.fwDir, sha) }
+
+// FirmwarePath is where a stored firmware candidate lives.
+func (c *Controller) FirmwarePath(sha string) string { return c.firmwarePath(sha) }
+
+func newJobID(now time.Time) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%s", now.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
+}
+
+func describeSelector(sel specs.Selector) string {
+	var parts []string
+	if sel.Type != "" {
+		parts = append(parts, "type "+sel.Type)
+	}
+	keys := make([]string, 0, len(sel.Tags))
+	for k := range sel.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+sel.Tags[k])
+	}
+	if len(parts) == 0 {
+		return "any board"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *Controller) describeBoards() string {
+	var parts []string
+	for _, n := range c.names {
+		s := c.slots[n]
+		parts = append(parts, fmt.Sprintf("%s (type %s%s)", n, s.cfg.Type, tagList(s.cfg.Tags)))
+	}
+	if len(parts) == 0 {
+		return "no boards"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func tagList(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, ", %s=%s", k, tags[k])
+	}
+	return b.String()
+}
+
+// Cancel cancels a queued or running job.
+func (c *Controller) Cancel(ctx context.Context, id, actor string) (*JobView, error) {
+	j, err := c.db.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if store.Final(j.State) {
+		return nil, fmt.Errorf("job %s is %s: %w", id, j.State, ErrFinished)
+	}
+	reason := "cancelled by " + actor
+	ok, err := c.db.CancelQueued(ctx, id, reason, c.now())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		j, err = c.db.Job(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.publishState(j, j.Attempts, "")
+		c.finished(j)
+		return c.Job(ctx, id)
+	}
+	c.mu.Lock()
+	a := c.running[id]
+	c.mu.Unlock()
+	if a == nil {
+		// It ended (or was requeued and taken) between the two looks: try once more.
+		if ok, _ := c.db.CancelQueued(ctx, id, reason, c.now()); ok {
+			j, _ = c.db.Job(ctx, id)
+			c.publishState(j, j.Attempts, "")
+			c.finished(j)
+			return c.Job(ctx, id)
+		}
+		return nil, fmt.Errorf("job %s: %w", id, ErrFinished)
+	}
+	a.cancel(&cancelError{reason: reason})
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.Job(ctx, id)
+}
+
+type cancelError struct{ reason string }
+
+func (e *cancelError) Error() string { return e.reason }
+
+// JobView is a job with its attempts and, while queued, its position and ETA.
+type JobView struct {
+	store.Job
+	Attempts []store.Attempt `json:"attempts"`
+	Position int             `json:"position,omitempty"` // 1 = next to run
+	ETA      time.Time       `json:"eta,omitzero"`       // estimated start (queued) or end (running)
+}
+
+// Job returns one job.
+func (c *Controller) Job(ctx context.Context, id string) (*JobView, error) {
+	j, err := c.db.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	views, err := c.views(ctx, []*store.Job{j})
+	if err != nil {
+		return nil, err
+	}
+	return &views[0], nil
+}
+
+// Jobs lists jobs, newest first.
+func (c *Controller) Jobs(ctx context.Context, f store.JobFilter) ([]JobView, error) {
+	js, err := c.db.Jobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return c.views(ctx, js)
+}
+
+func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, error) {
+	var queue []*store.Job
+	for _, j := range js {
+		if j.State == store.StateQueued {
+			q, err := c.db.Queue(ctx)
+			if err != nil {
+				return nil, err
+			}
+			queue = q
+			break
+		}
+	}
+	pos := map[string]int{}
+	for i, q := range queue {
+		pos[q.ID] = i + 1
+	}
+	out := make([]JobView, 0, len(js))
+	for _, j := range js {
+		v := JobView{Job: *j}
+		atts, err := c.db.Attempts(ctx, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		v.Attempts = atts
+		if v.Attempts == nil {
+			v.Attempts = []store.Attempt{}
+		}
+		switch j.State {
+		case store.StateQueued:
+			v.Position = pos[j.ID]
+			v.ETA = c.eta(ctx, j, queue)
+		case store.StateRunning:
+			if d, n, err := c.db.TypicalDuration(ctx, j.SpecName); err == nil && n > 0 && len(atts) > 0 {
+				v.ETA = atts[len(atts)-1].Started.Add(d)
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// eta estimates when a queued job starts: the jobs ahead of it that could
+// use the same boards, spread over those boards, each taking its spec's
+// typical duration (median of recent runs; 1 minute when unknown).
+func (c *Controller) eta(ctx context.Context, j *store.Job, queue []*store.Job) time.Time {
+	var sel specs.Selector
+	json.Unmarshal(j.Selector, &sel)
+	boards := c.matching(sel, false)
+	if len(boards) == 0 {
+		return time.Time{}
+	}
+	typical := func(spec string) time.Duration {
+		d, n, err := c.db.TypicalDuration(ctx, spec)
+		if err != nil || n == 0 {
+			return time.Minute
+		}
+		return d
+	}
+	var ahead time.Duration
+	for _, q := range queue {
+		if q.ID == j.ID {
+			break
+		}
+		ahead += typical(q.SpecName)
+	}
+	// Running jobs on the matching boards finish first.
+	c.mu.Lock()
+	for _, name := range boards {
+		if s := c.slots[name]; s.state == BoardLeased && s.job != "" {
+			if a := c.running[s.job]; a != nil {
+				rem := typical(a.job.SpecName) - c.now().Sub(a.started)
+				if rem > 0 {
+					ahead += rem
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	return c.now().Add(ahead / time.Duration(len(boards)))
+}
+
+// WriteJobConsole writes the console text of every attempt of a job: the
+// slice of the board's log from the attempt's start to its end, with
+// markers as bracketed lines.
+func (c *Controller) WriteJobConsole(ctx context.Context, id string, w io.Writer) error {
+	if _, err := c.db.Job(ctx, id); err != nil {
+		return err
+	}
+	atts, err := c.db.Attempts(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, a := range atts {
+		fmt.Fprintf(w, "[hilfarm: attempt %d on %s, %s]\n", a.N, a.Board, a.State)
+		end := a.LogEnd
+		if a.State == store.StateRunning {
+			end = -1
+		}
+		recs, err := c.db.Log(ctx, a.Board, a.LogStart, end, 0)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Kind == kindData {
+				if _, err := w.Write(r.Data); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(w, "\n[hilfarm: %s %s]\n", r.Kind, r.Data)
+		}
+	}
+	return nil
+}
+
+// WriteJUnit writes the JUnit XML of a finished job's last attempt.
+func (c *Controller) WriteJUnit(ctx context.Context, id string, w io.Writer) error {
+	j, err := c.db.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(j.Result) == 0 {
+		return fmt.Errorf("job %s has no result yet (%s): %w", id, j.State, ErrNoResult)
+	}
+	var res runner.Result
+	if err := json.Unmarshal(j.Result, &res); err != nil {
+		return fmt.Errorf("job %s: stored result: %w", id, err)
+	}
+	return runner.WriteJUnit(w, &res)
+}
+
+// ErrNoResult: the job has no result yet (409 for a JUnit request).
+var ErrNoResult = errors.New("no result")
+
+// Subscribe returns a job's events with seq > after from the store, then
+// the live ones. live is closed after the job's final state event, or when
+// the subscriber falls behind (reconnect with the last seq seen). stop
+// releases the subscription (idempotent).
+func (c *Controller) Subscribe(ctx context.Context, jobID string, after int64) ([]store.Event, <-chan store.Event, func(), error) {
+	if _, err := c.db.Job(ctx, jobID); err != nil {
+		return nil, nil, nil, err
+	}
+	return c.hub.subscribe(ctx, c.db, jobID, after)
+}
+
+// Stats are the controller's counters, read at scrape time.
+type Stats struct {
+	QueueDepth   int
+	Running      int
+	BoardStates  map[string]int // by state
+	Boards       []BoardStats
+	JobsByResult map[string]int64
+}
+
+// BoardStats are one board's counters.
+type BoardStats struct {
+	Name         string
+	Type         string
+	State        string
+	ConsoleBytes int64
+	InfraErrors  int64
+	PowerCycles  int64
+	ViewersDrop  int64
+}
+
+// Stats returns the controller's counters.
+func (c *Controller) Stats(ctx context.Context) Stats {
+	st := Stats{BoardStates: map[string]int{}, JobsByResult: map[string]int64{}}
+	if q, err := c.db.Queue(ctx); err == nil {
+		st.QueueDepth = len(q)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.Running = len(c.running)
+	for _, n := range c.names {
+		s := c.slots[n]
+		st.BoardStates[s.state]++
+		bs := BoardStats{Name: n, Type: s.cfg.Type, State: s.state, InfraErrors: s.infraErrors, PowerCycles: s.powerCycles.Load()}
+		if s.rec != nil {
+			rs := s.rec.Stats()
+			bs.ConsoleBytes, bs.ViewersDrop = rs.Bytes, rs.ViewersDropped
+		}
+		st.Boards = append(st.Boards, bs)
+	}
+	for k, v := range c.results {
+		st.JobsByResult[k] = v
+	}
+	return st
+}

@@ -1,0 +1,319 @@
+package farm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/runner"
+	"github.com/hilfarm/hilfarm/specs"
+)
+
+// activeJob is a job holding a board.
+type activeJob struct {
+	job     *store.Job
+	slot    *slot
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	started time.Time
+}
+
+// runJob runs one attempt of a job on its leased board and settles the
+// outcome: the job's final state, or back into the queue after an
+// infrastructure error (on another board when there is one). Whatever
+// happens, the board returns to its safe state and its lease is released.
+func (c *Controller) runJob(ctx context.Context, a *activeJob) {
+	j, s := a.job, a.slot
+	log := c.log.With("job", j.ID, "board", s.cfg.Name)
+	start := s.rec.Offset()
+	n, err := c.db.StartAttempt(ctx, j.ID, s.cfg.Name, start, c.now())
+	if err != nil {
+		// Cancelled while it was being leased, or the store failed.
+		log.Info("job not started", "err", err)
+		c.release(a, false)
+		return
+	}
+	j.State, j.Board, j.Attempts = store.StateRunning, s.cfg.Name, n
+	log = log.With("attempt", n)
+	c.publishState(j, n, "")
+
+	jc, start, err := s.rec.Attach()
+	var res *runner.Result
+	var runErr error
+	if err == nil {
+		s.rec.Mark(MarkJobStart, j.ID+"#"+strconv.Itoa(n))
+		res, runErr = c.runAttempt(ctx, j, s, jc)
+		jc.Close()
+		s.rec.Mark(MarkJobEnd, j.ID+"#"+strconv.Itoa(n))
+	} else {
+		runErr = err
+	}
+
+	// Outcome.
+	state, reason := store.StateError, ""
+	switch {
+	case runErr != nil:
+		reason = runErr.Error()
+	case res != nil:
+		state, reason = outcomeState(res.Outcome), res.Message
+	}
+	cause := context.Cause(ctx)
+	var ce *cancelError
+	switch {
+	case errors.As(cause, &ce):
+		state, reason = store.StateCancelled, ce.reason
+	case errors.Is(cause, errShutdown):
+		state, reason = store.StateError, errShutdown.Error()
+	}
+	// The runner already powered the board off; make sure of every output too.
+	if err := s.handle.SafeState(ctx); err != nil {
+		log.Error("board not in its safe state after the job", "err", err)
+		if state == store.StatePassed || state == store.StateFailed {
+			reason = fmt.Sprintf("%s (and the board's safe state failed: %v)", reason, err)
+		}
+		state = store.StateError
+	}
+	var resJSON json.RawMessage
+	if res != nil {
+		resJSON, _ = json.Marshal(res)
+	}
+	requeue := state == store.StateError && !errors.Is(cause, errShutdown) && ce == nil && n < c.cfg.MaxAttempts
+	if requeue {
+		reason = fmt.Sprintf("attempt %d on %s: %s", n, s.cfg.Name, reason)
+	}
+	end := store.AttemptEnd{State: state, Reason: reason, LogEnd: s.rec.Offset(), Result: resJSON, At: c.now(), Requeue: requeue}
+	if err := c.db.FinishAttempt(context.WithoutCancel(ctx), j.ID, n, end); err != nil {
+		log.Error("recording the attempt's end", "err", err)
+	}
+	log.Info("attempt finished", "state", state, "reason", reason, "requeued", requeue)
+	c.boardOutcome(ctx, s, j, state, reason)
+	c.release(a, true)
+	fin, err := c.db.Job(context.WithoutCancel(ctx), j.ID)
+	if err != nil {
+		log.Error("reading the finished job", "err", err)
+		return
+	}
+	c.publishState(fin, n, "")
+	if store.Final(fin.State) {
+		c.finished(fin)
+	}
+}
+
+func outcomeState(o runner.Outcome) string {
+	switch o {
+	case runner.Passed:
+		return store.StatePassed
+	case runner.Failed:
+		return store.StateFailed
+	case runner.Cancelled:
+		return store.StateCancelled
+	default:
+		return store.StateError
+	}
+}
+
+// runAttempt parses the stored spec and runs it on the board, streaming
+// the runner's events into the store and to subscribers.
+func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *JobConsole) (*runner.Result, error) {
+	spec, diags := specs.ParseSpec(j.SpecSrc, j.SpecFilename, specs.SpecOptions{Vars: j.Vars, Farm: c.cfg.Farm, RequireVars: true})
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("spec no longer valid against this farm: %w", diags.Err())
+	}
+	rb := s.handle.Runner()
+	rb.Console = jc
+	rb.Power = markedPower{Power: rb.Power, s: s}
+	if rb.Flasher != nil {
+		rb.Flasher = markedFlasher{Flasher: rb.Flasher, s: s}
+	}
+	fw := specs.Firmware{Name: j.Firmware.Name, Version: j.Firmware.Version, SHA256: j.Firmware.SHA256, Path: c.firmwarePath(j.Firmware.SHA256)}
+	pump := newEventPump(c, j.ID)
+	defer pump.close()
+	opts := c.cfg.Runner
+	opts.Events = pump.add
+	return runner.Run(ctx, runner.Job{Spec: spec, Board: rb, Firmware: fw}, opts)
+}
+
+// boardOutcome updates the board's health after an attempt: consecutive
+// infrastructure errors quarantine it; a failure of a candidate that passed
+// the same spec on a sibling flags it.
+func (c *Controller) boardOutcome(ctx context.Context, s *slot, j *store.Job, state, reason string) {
+	var flaky bool
+	if state == store.StateFailed {
+		if ok, err := c.db.PassedElsewhere(context.WithoutCancel(ctx), j.Firmware.SHA256, j.SpecName, s.cfg.Name); err == nil && ok {
+			flaky = true
+		}
+	}
+	c.mu.Lock()
+	s.recent = append(s.recent, state)
+	if len(s.recent) > healthWindow {
+		s.recent = s.recent[len(s.recent)-healthWindow:]
+	}
+	if flaky {
+		if s.flags == nil {
+			s.flags = map[string]string{}
+		}
+		s.flags["flaky-board"] = fmt.Sprintf("failed %s on firmware %.12s, which passed on a sibling", j.SpecName, j.Firmware.SHA256)
+	}
+	var persist *store.BoardState
+	switch state {
+	case store.StateError:
+		if reason == errShutdown.Error() {
+			break
+		}
+		s.infraInRow++
+		s.infraErrors++
+		if s.infraInRow >= c.cfg.QuarantineAfter && s.admin == "" {
+			s.admin = BoardQuarantined
+			s.adminReason = fmt.Sprintf("%d infrastructure errors in a row; last: %s", s.infraInRow, reason)
+			c.log.Warn("board quarantined", "board", s.cfg.Name, "reason", s.adminReason)
+		}
+		persist = &store.BoardState{Name: s.cfg.Name, State: s.admin, Reason: s.adminReason, Since: c.now(), InfraErrorsInARow: s.infraInRow}
+	case store.StatePassed, store.StateFailed:
+		if s.infraInRow > 0 {
+			s.infraInRow = 0
+			persist = &store.BoardState{Name: s.cfg.Name, State: s.admin, Reason: s.adminReason, Since: c.now()}
+		}
+	}
+	c.mu.Unlock()
+	if persist != nil {
+		if persist.State == "" {
+			persist.State = BoardIdle
+		}
+		if err := c.db.SetBoardState(context.WithoutCancel(ctx), *persist); err != nil {
+			c.log.Error("persisting board state", "board", s.cfg.Name, "err", err)
+		}
+	}
+}
+
+// release frees the job's board and wakes the scheduler.
+func (c *Controller) release(a *activeJob, _ bool) {
+	c.mu.Lock()
+	if a.slot.job == a.job.ID {
+		a.slot.job = ""
+	}
+	c.settle(a.slot)
+	delete(c.running, a.job.ID)
+	c.mu.Unlock()
+	c.poke()
+}
+
+// finished runs the OnJobFinished hooks for a job in a final state.
+func (c *Controller) finished(j *store.Job) {
+	c.mu.Lock()
+	if c.results == nil {
+		c.results = map[string]int64{}
+	}
+	c.results[j.State]++
+	c.mu.Unlock()
+	if len(c.cfg.OnJobFinished) == 0 {
+		return
+	}
+	v, err := c.Job(context.Background(), j.ID)
+	if err != nil {
+		c.log.Error("job finished hooks", "job", j.ID, "err", err)
+		return
+	}
+	for _, h := range c.cfg.OnJobFinished {
+		go h(*v)
+	}
+}
+
+// stateEvent is the controller's own event in a job's stream.
+type stateEvent struct {
+	State    string    `json:"state"`
+	Board    string    `json:"board,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Position int       `json:"position,omitempty"`
+	At       time.Time `json:"time"`
+}
+
+// publishState stores and publishes a "state" event for the job.
+func (c *Controller) publishState(j *store.Job, attempt int, _ string) {
+	data, _ := json.Marshal(stateEvent{State: j.State, Board: j.Board, Attempt: attempt, Reason: j.Reason, At: c.now()})
+	evs, err := c.db.AppendEvents(context.Background(), j.ID, []store.Event{{At: c.now(), Type: "state", Data: data}})
+	if err != nil {
+		c.log.Error("storing a state event", "job", j.ID, "err", err)
+		return
+	}
+	c.hub.publish(j.ID, evs, store.Final(j.State))
+}
+
+// eventPump takes the runner's events without ever making it wait: they
+// queue in memory and one goroutine stores them in batches and publishes
+// them to subscribers.
+type eventPump struct {
+	c     *Controller
+	job   string
+	mu    sync.Mutex
+	queue []store.Event
+	kick  chan struct{}
+	done  chan struct{}
+	drops int
+}
+
+// maxQueuedEvents bounds the pump's memory; console events beyond it are
+// dropped (the board log still has every byte).
+const maxQueuedEvents = 100000
+
+func newEventPump(c *Controller, job string) *eventPump {
+	p := &eventPump{c: c, job: job, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+func (p *eventPump) add(ev runner.Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		p.c.log.Error("event not serialisable", "job", p.job, "type", ev.Type(), "err", err)
+		return
+	}
+	p.mu.Lock()
+	if len(p.queue) >= maxQueuedEvents && ev.Type() == "console" {
+		p.drops++
+		p.mu.Unlock()
+		return
+	}
+	p.queue = append(p.queue, store.Event{At: ev.When(), Type: ev.Type(), Data: data})
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *eventPump) run() {
+	defer close(p.done)
+	for {
+		_, ok := <-p.kick
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		if len(batch) > 0 {
+			evs, err := p.c.db.AppendEvents(context.Background(), p.job, batch)
+			if err != nil {
+				p.c.log.Error("storing job events", "job", p.job, "events", len(batch), "err", err)
+			} else {
+				p.c.hub.publish(p.job, evs, false)
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// close flushes the queue and stops the pump.
+func (p *eventPump) close() {
+	close(p.kick)
+	<-p.done
+	if p.drops > 0 {
+		p.c.log.Warn("console events dropped from the job stream (the board log has them)", "job", p.job, "dropped", p.drops)
+	}
+}
