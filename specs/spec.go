@@ -39,6 +39,10 @@ type SpecOptions struct {
 	// an error (at submit). Without it such a variable is simply left out
 	// of Spec.Vars, and expressions using it are type-checked only.
 	RequireVars bool
+	// IgnoreUnknownVars skips entries of Vars that the spec does not
+	// declare instead of reporting them (for validating many specs with
+	// one set of --var flags).
+	IgnoreUnknownVars bool
 }
 
 var specFileSchema = &hcl.BodySchema{
@@ -150,7 +154,7 @@ func (d *decoder) specFile(body hcl.Body, filename string, opts SpecOptions) *Sp
 		}
 	}
 	for _, k := range keys(opts.Vars) {
-		if _, ok := varVals[k]; !ok {
+		if _, ok := varVals[k]; !ok && !opts.IgnoreUnknownVars {
 			d.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown variable override",
 				Detail: fmt.Sprintf("The spec declares no variable %q.%s", k, didYouMean(k, keys(varVals)))})
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/hilfarm/hilfarm/specs"
@@ -64,6 +65,10 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		farm = f
 	}
+	// With several files, each spec takes the --var values it declares; a
+	// value no valid spec declares is reported at the end.
+	many := fs.NArg() > 1
+	declared := map[string]bool{}
 	for _, path := range fs.Args() {
 		kind, err := sniffFile(path)
 		if err != nil {
@@ -83,12 +88,15 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 				plural(len(f.Boards), "board"), plural(len(f.BoardTypes), "board type"), plural(len(f.Webhooks), "webhook"))
 			continue
 		}
-		s, d := specs.LoadSpec(path, specs.SpecOptions{Vars: vars, Farm: farm})
+		s, d := specs.LoadSpec(path, specs.SpecOptions{Vars: vars, Farm: farm, IgnoreUnknownVars: many})
 		show(d)
 		if d.HasErrors() {
 			invalid++
 			fmt.Fprintf(stderr, "%s: invalid (%s)\n", path, countErrors(d))
 			continue
+		}
+		for _, v := range s.Variables {
+			declared[v.Name] = true
 		}
 		against := ""
 		if farm != nil {
@@ -100,7 +108,27 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if invalid > 0 {
 		return &exitError{code: exitFailed}
 	}
+	if many {
+		for _, k := range sortedKeys(vars) {
+			if !declared[k] {
+				fmt.Fprintf(stderr, "--var %s: no spec declares a variable %q\n", k, k)
+				invalid++
+			}
+		}
+		if invalid > 0 {
+			return &exitError{code: exitFailed}
+		}
+	}
 	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // sniffFile reads the start of a file to tell a farm from a spec. Files

@@ -133,6 +133,9 @@ func TestValidateExitCodes(t *testing.T) {
 		{"bad --farm", []string{"validate", "--farm", badFarm, good}, exitFailed, "", "invalid farm file"},
 		{"var override", []string{"validate", "--var", "n=2", vars}, exitOK, `spec "v" is valid`, ""},
 		{"bad var override", []string{"validate", "--var", "n=two", vars}, exitFailed, "", `The value given for var.n, "two", is not a number.`},
+		{"var for one of many specs", []string{"validate", "--var", "n=2", vars, good}, exitOK, `spec "g" is valid`, ""},
+		{"var no spec declares", []string{"validate", "--var", "m=2", vars, good}, exitFailed, `spec "v" is valid`, `--var m: no spec declares a variable "m"`},
+		{"unknown var, one spec", []string{"validate", "--var", "m=2", good}, exitFailed, "", `Unknown variable override`},
 		{"selector against farm", []string{"validate", "--farm", "../../examples/farm.hcl", write("q.hcl",
 			"spec \"q\" {\n  board { type = \"riscv\" }\n  test \"t\" {\n    reset {}\n  }\n}\n")}, exitFailed, "", "No board matches the selector"},
 	} {
