@@ -1,0 +1,528 @@
+package farm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	// Auth authenticates requests; required.
+	Auth *Auth
+	// Registry is served at /metrics; nil serves no metrics.
+	Registry *prometheus.Registry
+	// AllowedOrigins are the origins (scheme://host[:port]) besides the
+	// server's own whose pages may open websockets, e.g. a UI served
+	// elsewhere. Empty: same origin only.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+// API serves the controller's HTTP API (docs/api.md): REST handlers, job
+// event and board console websockets, /healthz and /metrics. Websocket
+// connections are tracked: CloseWebsockets ends them (http.Server.Shutdown
+// does not see hijacked connections) and Wait waits for their handlers.
+type API struct {
+	c    *Controller
+	opts APIOptions
+	log  *slog.Logger
+	mux  *http.ServeMux
+	up   websocket.Upgrader
+
+	mu       sync.Mutex
+	conns    map[*websocket.Conn]struct{}
+	closing  bool
+	handlers sync.WaitGroup
+}
+
+// NewAPI returns the API of c.
+func NewAPI(c *Controller, opts APIOptions) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}}
+	a.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: a.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeJSONError(w, status, "websocket: "+reason.Error(), nil)
+		}}
+	a.routes()
+	return a
+}
+
+// Handler is the API's HTTP handler.
+func (a *API) Handler() http.Handler { return a.mux }
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /healthz", a.healthz)
+	if a.opts.Registry != nil {
+		metrics := promhttp.HandlerFor(a.opts.Registry, promhttp.HandlerOpts{
+			Registry: a.opts.Registry, ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true})
+		m.Handle("GET /metrics", a.handle(RoleViewer, func(w http.ResponseWriter, r *http.Request, _ Principal) error {
+			metrics.ServeHTTP(w, r)
+			return nil
+		}))
+	}
+	m.Handle("POST /api/v1/login", a.errors(a.login))
+	m.Handle("POST /api/v1/logout", a.errors(a.logout))
+	m.Handle("GET /api/v1/me", a.handle(RoleViewer, a.me))
+	m.Handle("POST /api/v1/jobs", a.handle(RoleSubmitter, a.submit))
+	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.jobs))
+	m.Handle("GET /api/v1/jobs/{id}", a.handle(RoleViewer, a.job))
+	m.Handle("GET /api/v1/jobs/{id}/junit.xml", a.handle(RoleViewer, a.junit))
+	m.Handle("GET /api/v1/jobs/{id}/console", a.handle(RoleViewer, a.console))
+	m.Handle("POST /api/v1/jobs/{id}/cancel", a.handle(RoleSubmitter, a.cancel))
+	m.Handle("GET /api/v1/jobs/{id}/events", a.handle(RoleViewer, a.jobEvents))
+	m.Handle("GET /api/v1/boards", a.handle(RoleViewer, a.boards))
+	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
+	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
+	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
+	}))
+}
+
+// httpError is an error with its HTTP status and the message the client sees.
+type httpError struct {
+	status int
+	msg    string
+	err    error // the cause, for the log
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+func badRequest(format string, a ...any) error {
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, a...)}
+}
+
+// apiErrorBody is every error answer: {"error": "...", "diagnostics": [...]}.
+type apiErrorBody struct {
+	Error       string `json:"error"`
+	Diagnostics any    `json:"diagnostics,omitempty"`
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string, diags any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(apiErrorBody{Error: msg, Diagnostics: diags})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// statusOf maps an error to its status and the message the client sees.
+func statusOf(err error) (int, string, any) {
+	var he *httpError
+	var rej *RejectedError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &rej):
+		var diags any
+		if rej.Diagnostics.Len() > 0 {
+			diags = rej.Diagnostics
+		}
+		return rej.Status, rej.Message, diags
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), nil
+	case errors.As(err, &he):
+		return he.status, he.msg, nil
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, err.Error(), nil
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, err.Error(), nil
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, err.Error(), nil
+	case errors.Is(err, ErrFinished), errors.Is(err, ErrNoResult):
+		return http.StatusConflict, err.Error(), nil
+	}
+	return http.StatusInternalServerError, "internal error (see the server log)", nil
+}
+
+// errors adapts a handler that returns an error.
+func (a *API) errors(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status, msg, diags := statusOf(err)
+		if status >= 500 {
+			a.log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			a.log.Debug("api", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hilfarm"`)
+		}
+		if errors.Is(err, errAnswered) {
+			return
+		}
+		writeJSONError(w, status, msg, diags)
+	})
+}
+
+// errAnswered: the handler already wrote a response (e.g. the websocket
+// upgrade failed and gorilla answered); only log.
+var errAnswered = errors.New("response already written")
+
+// handle authenticates the request, checks the role, and for state-changing
+// requests with a session cookie the CSRF header.
+func (a *API) handle(role string, h func(http.ResponseWriter, *http.Request, Principal) error) http.Handler {
+	return a.errors(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := a.opts.Auth.Authenticate(r)
+		if err != nil {
+			return err
+		}
+		if !p.Can(role) {
+			return fmt.Errorf("%w: this needs role %s; %s has role %s", ErrForbidden, role, p.Name, p.Role)
+		}
+		if p.Cookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfSafe(r) {
+			return fmt.Errorf("%w: a request authenticated by the session cookie must send the %s header", ErrForbidden, CSRFHeader)
+		}
+		return h(w, r, p)
+	})
+}
+
+func (a *API) audit(ctx context.Context, p Principal, action, target, detail string) {
+	err := a.c.db.Audit(ctx, store.AuditRecord{At: a.c.now(), Actor: p.Actor(), Action: action, Target: target, Detail: detail})
+	if err != nil {
+		a.log.Error("audit", "action", action, "target", target, "err", err)
+	}
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	states := map[string]int{}
+	for _, b := range a.c.Boards() {
+		states[b.State]++
+	}
+	_ = writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "boards": states})
+}
+
+// ---------------------------------------------------------------- login
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	// A JSON body cannot be sent cross-site without a CORS preflight, so a
+	// foreign page cannot log a browser in with the attacker's token.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return badRequest("login wants a JSON body {\"token\": \"hf_...\"}")
+	}
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
+		return badRequest("login: bad JSON: %v", err)
+	}
+	p, err := a.opts.Auth.Verify(r.Context(), in.Token)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, sessionCookie(r, in.Token, 0))
+	return writeJSON(w, http.StatusOK, map[string]string{"name": p.Name, "role": p.Role, "csrf_header": CSRFHeader})
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
+	http.SetCookie(w, sessionCookie(r, "", -1))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request, p Principal) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID})
+}
+
+// ---------------------------------------------------------------- jobs
+
+// SubmitOptions is the JSON "options" part of POST /api/v1/jobs.
+type SubmitOptions struct {
+	Vars            map[string]string `json:"vars,omitempty"`
+	Type            string            `json:"type,omitempty"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	Priority        int               `json:"priority,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	FirmwareVersion string            `json:"firmware_version,omitempty"`
+}
+
+const (
+	maxSpecBytes    = 1 << 20
+	maxOptionsBytes = 64 << 10
+)
+
+func (a *API) maxUpload() int64 {
+	if n := a.c.cfg.Farm.MaxUploadBytes; n > 0 {
+		return n
+	}
+	return 64 << 20
+}
+
+// submit reads a multipart body: options (JSON), spec (file), firmware
+// (file). The firmware is streamed to the firmware store when options and
+// spec came before it (the order hilfarm submit and the docs use); in any
+// other order it is spooled to a temporary file first. It is never held in
+// memory.
+func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return badRequest("bad multipart body: %v", err)
+	}
+	var (
+		opts               SubmitOptions
+		spec               []byte
+		specName           string
+		haveOpts, haveSpec bool
+		spool              *os.File
+		fwName             string
+		job                *JobView
+	)
+	defer func() {
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
+		}
+	}()
+	sub := func(fw io.Reader) (*JobView, error) {
+		return a.c.Submit(r.Context(), Submission{
+			Firmware: fw, FirmwareName: fwName, FirmwareVersion: opts.FirmwareVersion,
+			SpecSrc: spec, SpecFilename: specName, Vars: opts.Vars, Type: opts.Type, Tags: opts.Tags,
+			Priority: opts.Priority, Labels: opts.Labels, Submitter: p.Actor(),
+		})
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return badRequest("bad multipart body: %v", err)
+		}
+		switch part.FormName() {
+		case "options":
+			if haveOpts {
+				return badRequest("two options parts")
+			}
+			dec := json.NewDecoder(io.LimitReader(part, maxOptionsBytes))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&opts); err != nil {
+				return badRequest("options: bad JSON: %v", err)
+			}
+			haveOpts = true
+		case "spec":
+			if haveSpec {
+				return badRequest("two spec parts")
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxSpecBytes+1))
+			if err != nil {
+				return badRequest("spec: %v", err)
+			}
+			if len(b) > maxSpecBytes {
+				return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("spec larger than %d bytes", maxSpecBytes)}
+			}
+			spec, specName, haveSpec = b, part.FileName(), true
+		case "firmware":
+			if job != nil || spool != nil {
+				return badRequest("two firmware parts")
+			}
+			fwName = part.FileName()
+			if fwName == "" {
+				fwName = "firmware"
+			}
+			if haveSpec && haveOpts {
+				job, err = sub(part)
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			spool, err = os.CreateTemp(a.c.fwDir, ".spool-*")
+			if err != nil {
+				return fmt.Errorf("spooling firmware: %w", err)
+			}
+			n, err := io.Copy(spool, io.LimitReader(part, a.maxUpload()+1))
+			if err != nil {
+				return err
+			}
+			if n > a.maxUpload() {
+				return &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
+			}
+		default:
+			return badRequest("unknown part %q (want options, spec, firmware)", part.FormName())
+		}
+	}
+	if !haveSpec {
+		return badRequest("no spec part")
+	}
+	if job == nil {
+		if spool == nil {
+			return badRequest("no firmware part")
+		}
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if job, err = sub(spool); err != nil {
+			return err
+		}
+	}
+	a.audit(r.Context(), p, "submit", job.ID, fmt.Sprintf("spec %s, firmware %s %s sha256:%s", job.SpecName, job.Firmware.Name, job.Firmware.Version, job.Firmware.SHA256))
+	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
+	return writeJSON(w, http.StatusCreated, job)
+}
+
+func (a *API) jobs(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	var f store.JobFilter
+	if s := r.URL.Query().Get("state"); s != "" {
+		for st := range strings.SplitSeq(s, ",") {
+			if st != store.StateQueued && st != store.StateRunning && !store.Final(st) {
+				return badRequest("unknown state %q (states: queued, running, passed, failed, error, cancelled)", st)
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 10000 {
+			return badRequest("limit must be a number from 1 to 10000")
+		}
+		f.Limit = n
+	}
+	js, err := a.c.Jobs(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if js == nil {
+		js = []JobView{}
+	}
+	return writeJSON(w, http.StatusOK, js)
+}
+
+func (a *API) job(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	j, err := a.c.Job(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+func (a *API) junit(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	var buf bytes.Buffer
+	if err := a.c.WriteJUnit(r.Context(), r.PathValue("id"), &buf); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// firstWrite sets the headers on the first write, so that an error before
+// any output still becomes a JSON error answer.
+type firstWrite struct {
+	w     http.ResponseWriter
+	ctype string
+	wrote bool
+}
+
+func (f *firstWrite) Write(p []byte) (int, error) {
+	if !f.wrote {
+		f.wrote = true
+		f.w.Header().Set("Content-Type", f.ctype)
+		f.w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
+	return f.w.Write(p)
+}
+
+func (a *API) console(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	fw := &firstWrite{w: w, ctype: "text/plain; charset=utf-8"}
+	err := a.c.WriteJobConsole(r.Context(), r.PathValue("id"), fw)
+	if err != nil && fw.wrote {
+		a.log.Warn("console download cut short", "job", r.PathValue("id"), "err", err)
+		return nil
+	}
+	if err == nil && !fw.wrote {
+		w.Header().Set("Content-Type", fw.ctype)
+	}
+	return err
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id := r.PathValue("id")
+	j, err := a.c.Cancel(r.Context(), id, p.Actor())
+	if err != nil {
+		return err
+	}
+	a.audit(r.Context(), p, "cancel", id, "")
+	return writeJSON(w, http.StatusOK, j)
+}
+
+// ---------------------------------------------------------------- boards
+
+func (a *API) boards(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	return writeJSON(w, http.StatusOK, a.c.Boards())
+}
+
+func (a *API) board(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	b, err := a.c.Board(r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) maintenance(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var in struct {
+		On     *bool  `json:"on"`
+		Reason string `json:"reason"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}: %v", err)
+	}
+	if in.On == nil {
+		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}")
+	}
+	name := r.PathValue("name")
+	// SetMaintenance writes the audit record.
+	if err := a.c.SetMaintenance(r.Context(), name, *in.On, in.Reason, p.Actor()); err != nil {
+		return err
+	}
+	b, err := a.c.Board(name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, b)
+}

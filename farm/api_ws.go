@@ -1,0 +1,333 @@
+package farm
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hilfarm/hilfarm/farm/store"
+)
+
+// Websocket timing and limits.
+const (
+	wsWriteWait  = 10 * time.Second
+	wsPongWait   = 60 * time.Second
+	wsPingPeriod = wsPongWait * 9 / 10
+	wsReadLimit  = 4 << 10 // clients only send control frames (and, later, keystrokes)
+)
+
+// Close reasons a client can act on.
+const (
+	// CloseReasonSlow: the client fell behind and was dropped (code 1013,
+	// try again later). Reconnect: a job stream with ?after=<last seq>, a
+	// console for a fresh replay.
+	CloseReasonSlow = "too slow: fell behind the live stream; reconnect"
+	// CloseReasonDone: a job's final state was sent (code 1000).
+	CloseReasonDone = "job finished"
+	// CloseReasonShutdown: the server is stopping (code 1001).
+	CloseReasonShutdown = "server shutting down"
+)
+
+// checkOrigin allows requests without an Origin (not a browser), from the
+// server's own origin, and from the allow-list.
+func (a *API) checkOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, allowed := range a.opts.AllowedOrigins {
+		if strings.EqualFold(strings.TrimRight(allowed, "/"), u.Scheme+"://"+u.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// upgrade upgrades to a websocket and tracks the connection. It returns nil
+// (with the answer written) when the upgrade failed or the server is closing.
+func (a *API) upgrade(w http.ResponseWriter, r *http.Request) *websocket.Conn {
+	a.mu.Lock()
+	closing := a.closing
+	a.mu.Unlock()
+	if closing {
+		writeJSONError(w, http.StatusServiceUnavailable, CloseReasonShutdown, nil)
+		return nil
+	}
+	conn, err := a.up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // gorilla answered (403 for a foreign Origin, 400 for a bad handshake)
+	}
+	// The server's read/write deadlines stay on a hijacked connection: clear
+	// them; the handler sets its own.
+	_ = conn.NetConn().SetDeadline(time.Time{})
+	a.mu.Lock()
+	if a.closing {
+		a.mu.Unlock()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, CloseReasonShutdown), time.Now().Add(time.Second))
+		conn.Close()
+		return nil
+	}
+	a.conns[conn] = struct{}{}
+	a.handlers.Add(1)
+	a.mu.Unlock()
+	return conn
+}
+
+// release forgets a connection and closes it.
+func (a *API) release(conn *websocket.Conn) {
+	a.mu.Lock()
+	if _, ok := a.conns[conn]; ok {
+		delete(a.conns, conn)
+		a.handlers.Done()
+	}
+	a.mu.Unlock()
+	conn.Close()
+}
+
+// CloseWebsockets sends every websocket a going-away close frame and closes
+// it; new upgrades are refused. Register it with http.Server.RegisterOnShutdown.
+func (a *API) CloseWebsockets() {
+	a.mu.Lock()
+	a.closing = true
+	conns := make([]*websocket.Conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, CloseReasonShutdown)
+	for _, c := range conns {
+		c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.Close() // unblocks the handler's reader and writer
+	}
+}
+
+// Wait waits until every websocket handler has returned.
+func (a *API) Wait() { a.handlers.Wait() }
+
+// readPump is a connection's only reader: it answers pings (gorilla does),
+// extends the deadline on pongs, and closes done when the peer goes away.
+func readPump(conn *websocket.Conn, done chan<- struct{}) {
+	defer close(done)
+	conn.SetReadLimit(wsReadLimit)
+	_ = conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+func closeWith(conn *websocket.Conn, code int, reason string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait))
+}
+
+// jobEvents streams a job's events: the stored ones after ?after=SEQ, then
+// live ones, each a JSON text message of store.Event. After the final state
+// event it closes with 1000; a client that falls behind is closed with 1013
+// and resumes with ?after=.
+func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	id := r.PathValue("id")
+	var after int64
+	if s := r.URL.Query().Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("after must be a sequence number >= 0")
+		}
+		after = n
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		return badRequest("this endpoint is a websocket (send Upgrade: websocket)")
+	}
+	if !a.checkOrigin(r) {
+		return &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
+	}
+	replay, live, stop, err := a.c.Subscribe(r.Context(), id, after)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	conn := a.upgrade(w, r)
+	if conn == nil {
+		return nil
+	}
+	defer a.release(conn)
+	readerDone := make(chan struct{})
+	go readPump(conn, readerDone)
+	defer func() { conn.Close(); <-readerDone }()
+
+	final := false
+	send := func(e store.Event) error {
+		if e.Type == "state" && isFinalStateEvent(e) {
+			final = true
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		return conn.WriteMessage(websocket.TextMessage, b)
+	}
+	for _, e := range replay {
+		if err := send(e); err != nil {
+			return nil
+		}
+	}
+	ping := time.NewTicker(wsPingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case e, ok := <-live:
+			if !ok {
+				if final {
+					closeWith(conn, websocket.CloseNormalClosure, CloseReasonDone)
+				} else {
+					closeWith(conn, websocket.CloseTryAgainLater, CloseReasonSlow)
+				}
+				return nil
+			}
+			if err := send(e); err != nil {
+				return nil
+			}
+		case <-ping.C:
+			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return nil
+			}
+		case <-readerDone:
+			return nil
+		}
+	}
+}
+
+// ConsoleMarker is the JSON text message for a marker in a board console
+// stream (console bytes are binary messages).
+type ConsoleMarker struct {
+	Type   string    `json:"type"` // "marker"
+	Kind   string    `json:"kind"` // power-on, power-off, flash-start, flash-end, job-start, job-end, port-lost, port-back
+	Offset int64     `json:"offset"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// boardConsole streams a board's console: the recorder's replay, then live.
+// Bytes go as binary messages (consecutive records coalesced), markers as
+// JSON text messages. A viewer that falls behind is closed with 1013.
+func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	name := r.PathValue("name")
+	if _, err := a.c.Board(name); err != nil {
+		return err
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		return badRequest("this endpoint is a websocket (send Upgrade: websocket)")
+	}
+	if !a.checkOrigin(r) {
+		return &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
+	}
+	replay, v, stop, err := a.c.WatchBoard(name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return &httpError{status: http.StatusConflict, msg: err.Error()}
+	}
+	defer stop()
+	conn := a.upgrade(w, r)
+	if conn == nil {
+		return nil
+	}
+	defer a.release(conn)
+	readerDone := make(chan struct{})
+	go readPump(conn, readerDone)
+	defer func() { conn.Close(); <-readerDone }()
+
+	var data []byte
+	flush := func() error {
+		if len(data) == 0 {
+			return nil
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		err := conn.WriteMessage(websocket.BinaryMessage, data)
+		data = data[:0]
+		return err
+	}
+	// add queues a record; markers flush the bytes before them.
+	add := func(rec store.LogRecord) error {
+		if rec.Kind == kindData {
+			data = append(data, rec.Data...)
+			if len(data) >= 32<<10 {
+				return flush()
+			}
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		b, err := json.Marshal(ConsoleMarker{Type: "marker", Kind: rec.Kind, Offset: rec.Offset, At: rec.At, Detail: string(rec.Data)})
+		if err != nil {
+			return err
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		return conn.WriteMessage(websocket.TextMessage, b)
+	}
+	for _, rec := range replay {
+		if err := add(rec); err != nil {
+			return nil
+		}
+	}
+	if err := flush(); err != nil {
+		return nil
+	}
+	ping := time.NewTicker(wsPingPeriod)
+	defer ping.Stop()
+	ch := v.C()
+	for {
+		select {
+		case rec, ok := <-ch:
+			if !ok {
+				_ = flush()
+				if v.Slow() {
+					closeWith(conn, websocket.CloseTryAgainLater, CloseReasonSlow)
+				} else {
+					closeWith(conn, websocket.CloseGoingAway, "console closed")
+				}
+				return nil
+			}
+			if err := add(rec); err != nil {
+				return nil
+			}
+			// Coalesce what is already queued into as few frames as possible.
+			for n := len(ch); n > 0; n-- {
+				rec, ok := <-ch
+				if !ok {
+					break
+				}
+				if err := add(rec); err != nil {
+					return nil
+				}
+			}
+			if err := flush(); err != nil {
+				return nil
+			}
+		case <-ping.C:
+			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return nil
+			}
+		case <-readerDone:
+			return nil
+		}
+	}
+}
