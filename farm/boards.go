@@ -24,6 +24,7 @@ type slot struct {
 	reason string
 	since  time.Time
 	job    string // job id while leased
+	hold   *hold  // a person's manual lease
 	// admin is the operator-set state (maintenance) that outlives leases
 	// and console loss; "" when none.
 	admin       string
@@ -106,6 +107,8 @@ func (c *Controller) settle(s *slot) {
 	switch {
 	case s.job != "":
 		s.setState(BoardLeased, "job "+s.job, now)
+	case s.hold != nil:
+		s.setState(BoardLeased, holdReason(s.hold), now)
 	case s.handle == nil:
 		// keep offline with its open error
 	case s.rec != nil && s.rec.Lost():
@@ -217,11 +220,17 @@ type BoardView struct {
 	// failed a candidate that passed on its siblings.
 	Flags    []string `json:"flags,omitempty"`
 	Emulated bool     `json:"emulated"`
+	// Holder is who holds the board by hand (a manual lease), until HeldUntil.
+	Holder    string    `json:"holder,omitempty"`
+	HeldUntil time.Time `json:"held_until,omitzero"`
 }
 
 func (c *Controller) view(s *slot) BoardView {
 	v := BoardView{Name: s.cfg.Name, Type: s.cfg.Type, Tags: s.cfg.Tags, State: s.state, Reason: s.reason,
 		Since: s.since, Job: s.job, Health: s.health(), Emulated: s.cfg.Emulator != nil}
+	if s.hold != nil {
+		v.Holder, v.HeldUntil = s.hold.actor, s.hold.until
+	}
 	for k, d := range s.flags {
 		v.Flags = append(v.Flags, k+": "+d)
 	}

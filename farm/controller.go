@@ -104,7 +104,7 @@ type Controller struct {
 	slots   map[string]*slot
 	names   []string
 	running map[string]*activeJob
-	ctx     context.Context // Run's context, while running
+	ctx     context.Context  // Run's context, while running
 	results map[string]int64 // final jobs by state, for metrics
 	wake    chan struct{}
 	ready   chan struct{}
@@ -223,6 +223,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	c.jobs.Wait()
+	c.mu.Lock()
+	var holds []*hold
+	var held []string
+	for _, n := range c.names {
+		if h := c.slots[n].hold; h != nil {
+			holds, held = append(holds, h), append(held, n)
+		}
+	}
+	c.mu.Unlock()
+	for i, h := range holds {
+		c.endHold(context.Background(), held[i], h, errShutdown.Error())
+	}
 	cancelRun()
 	bg.Wait()
 	c.closeBoards()
