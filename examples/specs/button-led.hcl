@@ -5,6 +5,7 @@ spec "button-led" {
   timeout = "1m"
 
   setup {
+    flash {}
     power "cycle" {}
     expect { text = "sim> " }
     wait {

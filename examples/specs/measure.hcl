@@ -5,6 +5,7 @@ spec "measure" {
   timeout = "1m"
 
   setup {
+    flash {}
     power "cycle" {}
     expect { text = "sim> " }
   }

@@ -14,6 +14,7 @@ spec "shell" {
   timeout = "2m"
 
   setup {
+    flash {}
     power "cycle" {}
     expect {
       regex   = "Booting hilfarm-sim v(\\S+)"
