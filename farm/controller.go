@@ -571,11 +571,16 @@ func (c *Controller) eta(ctx context.Context, j *store.Job, queue []*store.Job) 
 	if len(boards) == 0 {
 		return time.Time{}
 	}
+	known := map[string]time.Duration{}
 	typical := func(spec string) time.Duration {
+		if d, ok := known[spec]; ok {
+			return d
+		}
 		d, n, err := c.db.TypicalDuration(ctx, spec)
 		if err != nil || n == 0 {
-			return time.Minute
+			d = time.Minute
 		}
+		known[spec] = d
 		return d
 	}
 	var ahead time.Duration

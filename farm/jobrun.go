@@ -120,7 +120,11 @@ func outcomeState(o runner.Outcome) string {
 // runAttempt parses the stored spec and runs it on the board, streaming
 // the runner's events into the store and to subscribers.
 func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *JobConsole) (*runner.Result, error) {
-	spec, diags := specs.ParseSpec(j.SpecSrc, j.SpecFilename, specs.SpecOptions{Vars: j.Vars, Farm: c.cfg.Farm, RequireVars: true})
+	full, err := c.db.Job(ctx, j.ID) // the queue's view of a job has no spec source
+	if err != nil {
+		return nil, err
+	}
+	spec, diags := specs.ParseSpec(full.SpecSrc, j.SpecFilename, specs.SpecOptions{Vars: j.Vars, Farm: c.cfg.Farm, RequireVars: true})
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("spec no longer valid against this farm: %w", diags.Err())
 	}

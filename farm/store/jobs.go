@@ -164,7 +164,7 @@ type JobFilter struct {
 	Limit  int      // 0: 100
 }
 
-// Jobs lists jobs, newest first.
+// Jobs lists jobs, newest first, without their SpecSrc (use Job for it).
 func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	q := "SELECT " + jobCols + " FROM jobs"
 	var args []any
@@ -179,13 +179,14 @@ func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	}
 	q += " ORDER BY created_ms DESC, id DESC LIMIT ?"
 	args = append(args, f.Limit)
-	return db.queryJobs(ctx, q, args...)
+	return db.queryJobs(ctx, strings.Replace(q, "spec_src", "x''", 1), args...)
 }
 
 // Queue lists the queued jobs in the order the scheduler serves them:
-// priority (highest first), then first come first served.
+// priority (highest first), then first come first served. Like Jobs, it
+// leaves SpecSrc empty (use Job for the whole job).
 func (db *DB) Queue(ctx context.Context) ([]*Job, error) {
-	return db.queryJobs(ctx, "SELECT "+jobCols+" FROM jobs WHERE state = ? ORDER BY priority DESC, created_ms, id", StateQueued)
+	return db.queryJobs(ctx, "SELECT "+strings.Replace(jobCols, "spec_src", "x''", 1)+" FROM jobs WHERE state = ? ORDER BY priority DESC, created_ms, id", StateQueued)
 }
 
 func (db *DB) queryJobs(ctx context.Context, q string, args ...any) ([]*Job, error) {
