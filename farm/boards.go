@@ -25,6 +25,9 @@ type slot struct {
 	since  time.Time
 	job    string // job id while leased
 	hold   *hold  // a person's manual lease
+
+	healthJob  string    // queued or running health check
+	lastHealth time.Time // when the last health check was queued
 	// admin is the operator-set state (maintenance) that outlives leases
 	// and console loss; "" when none.
 	admin       string

@@ -53,6 +53,12 @@ type Config struct {
 	// ReopenEvery is how often a board whose fixtures failed to open is
 	// tried again; default 30s.
 	ReopenEvery time.Duration
+	// HealthEvery is how often idle boards run their type's health check
+	// (farm.hcl health_check); default 6h, negative: never.
+	HealthEvery time.Duration
+	// QuarantineCheckEvery is how often quarantined boards run it, to be
+	// let back in when it passes; default 10m, negative: never.
+	QuarantineCheckEvery time.Duration
 	// Now is the clock for records; nil: time.Now.
 	Now func() time.Time
 	// Recorder tunes the console recorders.
@@ -125,6 +131,12 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.ReopenEvery <= 0 {
 		cfg.ReopenEvery = 30 * time.Second
+	}
+	if cfg.HealthEvery == 0 {
+		cfg.HealthEvery = 6 * time.Hour
+	}
+	if cfg.QuarantineCheckEvery == 0 {
+		cfg.QuarantineCheckEvery = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -208,10 +220,14 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	close(c.ready)
 	var bg sync.WaitGroup
-	bg.Add(1)
+	bg.Add(2)
 	go func() {
 		defer bg.Done()
 		c.reopenLoop(runCtx)
+	}()
+	go func() {
+		defer bg.Done()
+		c.healthLoop(runCtx)
 	}()
 	c.poke()
 	c.scheduleLoop(runCtx)

@@ -91,12 +91,17 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		log.Error("recording the attempt's end", "err", err)
 	}
 	log.Info("attempt finished", "state", state, "reason", reason, "requeued", requeue)
-	c.boardOutcome(ctx, s, j, state, reason)
+	if j.Submitter != HealthSubmitter {
+		c.boardOutcome(ctx, s, j, state, reason)
+	}
 	c.release(a, true)
 	fin, err := c.db.Job(context.WithoutCancel(ctx), j.ID)
 	if err != nil {
 		log.Error("reading the finished job", "err", err)
 		return
+	}
+	if store.Final(fin.State) && fin.Submitter == HealthSubmitter {
+		c.healthOutcome(ctx, s.cfg.Name, fin) // before anyone hears it finished
 	}
 	c.publishState(fin, n, "")
 	if store.Final(fin.State) {
@@ -214,6 +219,10 @@ func (c *Controller) finished(j *store.Job) {
 	}
 	c.results[j.State]++
 	c.mu.Unlock()
+	// A health check cancelled while queued: forget it (runJob handles the rest).
+	if board := j.Labels["health-check"]; board != "" && j.Submitter == HealthSubmitter && j.State == store.StateCancelled {
+		c.healthOutcome(context.Background(), board, j)
+	}
 	if len(c.cfg.OnJobFinished) == 0 {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
-	"github.com/hilfarm/hilfarm/specs"
 )
 
 // scheduleLoop serves the queue whenever something happens that could let
@@ -28,9 +27,9 @@ func (c *Controller) scheduleLoop(ctx context.Context) {
 // on a board goes to a different matching board when the farm has one.
 func (c *Controller) schedule(ctx context.Context) {
 	c.mu.Lock()
-	idle := 0
+	idle := 0 // boards that could take a job (quarantined ones take health checks)
 	for _, n := range c.names {
-		if c.slots[n].state == BoardIdle {
+		if st := c.slots[n].state; st == BoardIdle || st == BoardQuarantined {
 			idle++
 		}
 	}
@@ -49,7 +48,7 @@ func (c *Controller) schedule(ctx context.Context) {
 		if idle == 0 {
 			return
 		}
-		var sel specs.Selector
+		var sel jobSelector
 		if err := json.Unmarshal(j.Selector, &sel); err != nil {
 			c.log.Error("scheduler: bad selector", "job", j.ID, "err", err)
 			continue
@@ -76,13 +75,13 @@ func (c *Controller) schedule(ctx context.Context) {
 		untried := false
 		for _, n := range c.names {
 			s := c.slots[n]
-			if !matches(s.cfg, sel) {
+			if !matches(s.cfg, sel.Selector) || (sel.Board != "" && sel.Board != n) {
 				continue
 			}
 			if !avoid[n] {
 				untried = true
 			}
-			if s.state != BoardIdle {
+			if !eligible(s, sel) {
 				continue
 			}
 			if avoid[n] {
