@@ -43,7 +43,9 @@ board_type "esp32-devkit" {
 
 board_type "qemu-arm-virt" {}
 board_type "cm3-lm3s6965" {}
-board_type "sim" {}
+board_type "sim" {
+  health_check = "health/sim.hcl"
+}
 
 # ------------------------------------------------------- relay-powered boards
 
