@@ -109,7 +109,9 @@ func (c *Controller) schedule(ctx context.Context) {
 func (c *Controller) lease(ctx context.Context, j *store.Job, s *slot) {
 	s.job = j.ID
 	s.setState(BoardLeased, "job "+j.ID, c.now())
-	jobCtx, cancel := context.WithCancelCause(ctx)
+	// Only the controller ends a job early (a cancel, or shutdown with
+	// errShutdown), never its parent context: the cause says which.
+	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	a := &activeJob{job: j, slot: s, cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	c.running[j.ID] = a
 	c.jobs.Add(1)
