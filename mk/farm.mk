@@ -6,3 +6,5 @@ farm-bench: ## controller: submit-to-power-on, board turnaround, 1000 concurrent
 	@echo "== controller (sim boards, real SQLite, $$(nproc) cores)"
 	$(GO) test -run '^$$' -bench 'SubmitToPowerOn|Turnaround' -benchtime 50x ./farm/
 	$(GO) test -run '^$$' -bench 'ConcurrentSubmissions' -benchtime 1x ./farm/
+	$(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 3x ./test/e2e/
+	@$(MAKE) --no-print-directory build >/dev/null && echo "stripped binary bin/hilfarm: $$(du -h $(BIN)/hilfarm | cut -f1)"
