@@ -161,15 +161,20 @@ func BenchmarkTurnaround(b *testing.B) {
 		j2 := submitQuick(b, c)
 		var end time.Time
 		powerOns := 0
+		var seen []string
 		for r := range v.C() {
+			seen = append(seen, r.Kind+":"+string(r.Data))
 			switch r.Kind {
 			case MarkJobEnd:
-				if strings.HasPrefix(string(r.Data), j1.ID) {
-					end = r.At
+				if strings.HasPrefix(string(r.Data), j1.ID) || strings.HasPrefix(string(r.Data), j2.ID) {
+					end = r.At // the first of the two to end
 				}
 			case MarkPowerOn:
 				powerOns++
 				if powerOns == 2 {
+					if end.IsZero() {
+						b.Fatalf("second power-on before a job's end: %q", seen)
+					}
 					lat = append(lat, r.At.Sub(end))
 				}
 			}

@@ -186,7 +186,7 @@ func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 // priority (highest first), then first come first served. Like Jobs, it
 // leaves SpecSrc empty (use Job for the whole job).
 func (db *DB) Queue(ctx context.Context) ([]*Job, error) {
-	return db.queryJobs(ctx, "SELECT "+strings.Replace(jobCols, "spec_src", "x''", 1)+" FROM jobs WHERE state = ? ORDER BY priority DESC, created_ms, id", StateQueued)
+	return db.queryJobs(ctx, "SELECT "+strings.Replace(jobCols, "spec_src", "x''", 1)+" FROM jobs WHERE state = ? ORDER BY priority DESC, created_ms, rowid", StateQueued)
 }
 
 func (db *DB) queryJobs(ctx context.Context, q string, args ...any) ([]*Job, error) {

@@ -38,7 +38,7 @@ var migrations = []string{
 	   ended_ms         INTEGER NOT NULL DEFAULT 0,
 	   result           TEXT NOT NULL DEFAULT ''  -- JSON runner result of the final attempt
 	 ) STRICT;
-	 CREATE INDEX jobs_queue ON jobs(state, priority DESC, created_ms, id);
+	 CREATE INDEX jobs_queue ON jobs(state, priority DESC, created_ms);
 	 CREATE INDEX jobs_created ON jobs(created_ms);
 
 	 CREATE TABLE attempts (
