@@ -34,8 +34,7 @@ func TestHealthCheckLiftsQuarantine(t *testing.T) {
 	farmSrc := strings.Replace(testFarm, `board_type "sim" {}`, `board_type "sim" {
   health_check = "health.hcl"
 }`, 1)
-	var tc *testController
-	tc = startController(t, farmSrc, func(c *Config) {
+	tc := startController(t, farmSrc, func(c *Config) {
 		c.MaxAttempts = 1
 		c.QuarantineAfter = 1
 		c.HealthEvery = -1

@@ -42,7 +42,7 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 	log = log.With("attempt", n)
 	c.publishState(j, n, "")
 
-	jc, start, err := s.rec.Attach()
+	jc, _, err := s.rec.Attach()
 	var res *runner.Result
 	var runErr error
 	if err == nil {
