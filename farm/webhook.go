@@ -203,12 +203,14 @@ func (w *Webhooks) count(f func(*WebhookStats)) {
 }
 
 // Run delivers queued summaries until ctx is done, then returns once every
-// delivery goroutine has stopped (deliveries still queued are dropped).
+// delivery goroutine has stopped (deliveries still queued are dropped). It
+// runs until ctx is done even when there are no webhooks.
 func (w *Webhooks) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, q := range w.hooks {
 		wg.Go(func() { w.deliverLoop(ctx, q) })
 	}
+	<-ctx.Done()
 	wg.Wait()
 	return nil
 }
