@@ -228,8 +228,8 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 		case v.ch <- rec:
 		default:
 			delete(r.viewers, v)
+			v.slow = true // before close: a reader reads Slow after seeing C closed
 			close(v.ch)
-			v.slow = true
 			r.drops++
 		}
 	}
