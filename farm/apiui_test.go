@@ -1,0 +1,742 @@
+package farm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/fixtures/sim"
+	"github.com/hilfarm/hilfarm/specs"
+	"github.com/hilfarm/hilfarm/ui"
+)
+
+// uiEnv is a real controller with sim boards behind the real API (with the
+// UI's routes) and the real UI on one HTTP server, as `hilfarm serve` mounts them.
+type uiEnv struct {
+	tc     *testController
+	api    *API
+	srv    *httptest.Server
+	tokens map[string]string // role -> token
+	actors map[string]string // role -> Principal.Actor()
+}
+
+// startControllerTB is startController for tests and benchmarks.
+func startControllerTB(t testing.TB, farmSrc string, mod func(*Config)) *testController {
+	t.Helper()
+	dir := t.TempDir()
+	farmPath := filepath.Join(dir, "farm.hcl")
+	if err := os.WriteFile(farmPath, []byte(farmSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	farm, diags := specs.LoadFarm(farmPath)
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "hilfarm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDir, err := os.MkdirTemp("", "hf-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Farm: farm, DataDir: dir, Store: db, OpenBoard: FixtureOpener(farm, runDir, nil)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tc := &testController{Controller: c, db: db, cancel: cancel, done: make(chan error, 1), dir: dir}
+	go func() { tc.done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-tc.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		db.Close()
+		os.RemoveAll(runDir)
+	})
+	select {
+	case <-c.Ready():
+	case err := <-tc.done:
+		t.Fatalf("Run: %v", err)
+	}
+	return tc
+}
+
+// waitJob follows a job's event stream to its final state.
+func waitJob(t testing.TB, c *Controller, id string) *JobView {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var after int64
+	for {
+		replay, live, stop, err := c.Subscribe(ctx, id, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := false
+		for _, e := range replay {
+			after, final = e.Seq, final || (e.Type == "state" && isFinalStateEvent(e))
+		}
+		for open := true; !final && open; {
+			select {
+			case e, ok := <-live:
+				if open = ok; ok {
+					after, final = e.Seq, e.Type == "state" && isFinalStateEvent(e)
+				}
+			case <-ctx.Done():
+				stop()
+				t.Fatalf("job %s: no final state: %v", id, ctx.Err())
+			}
+		}
+		stop()
+		if final {
+			v, err := c.Job(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+}
+
+// withUIRoutes registers the UI's routes unless routes() already did.
+func withUIRoutes(a *API) {
+	req := httptest.NewRequest("GET", "/api/v1/compare", nil)
+	if _, pattern := a.mux.Handler(req); pattern != "GET /api/v1/compare" {
+		a.uiRoutes()
+	}
+}
+
+func startUI(t testing.TB, farmSrc string, mod func(*Config)) *uiEnv {
+	t.Helper()
+	tc := startControllerTB(t, farmSrc, mod)
+	env := &uiEnv{tc: tc, tokens: map[string]string{}, actors: map[string]string{}}
+	for _, role := range Roles {
+		tok, rec, err := CreateToken(context.Background(), tc.db, role+"-token", role, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.tokens[role] = tok
+		env.actors[role] = Principal{Name: rec.Name, TokenID: rec.ID}.Actor()
+	}
+	env.api = NewAPI(tc.Controller, APIOptions{Auth: NewAuth(tc.db, false, nil), AllowedOrigins: []string{"https://ui.example"}})
+	withUIRoutes(env.api)
+	mux := http.NewServeMux()
+	mux.Handle("/api/", env.api.Handler())
+	mux.Handle("/healthz", env.api.Handler())
+	mux.Handle("/", ui.Handler())
+	env.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		env.api.CloseWebsockets()
+		env.srv.Close()
+		env.api.Wait()
+	})
+	return env
+}
+
+// call makes an API request with a bearer token and decodes a JSON answer into out.
+func (e *uiEnv) call(t testing.TB, method, path, token string, in, out any) int {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	if resp.StatusCode >= 300 {
+		t.Logf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return resp.StatusCode
+}
+
+// submitHTTP submits a job through POST /api/v1/jobs as hilfarm submit does.
+func (e *uiEnv) submitHTTP(t testing.TB, token, spec string, fw []byte, opts SubmitOptions) *JobView {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	ow, _ := mw.CreateFormField("options")
+	json.NewEncoder(ow).Encode(opts)
+	sw, _ := mw.CreateFormFile("spec", "spec.hcl")
+	io.WriteString(sw, spec)
+	fwr, _ := mw.CreateFormFile("firmware", "fw.hcl")
+	fwr.Write(fw)
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/jobs", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	}
+	var j JobView
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	return &j
+}
+
+func (e *uiEnv) wsURL(path string) string {
+	return "ws" + strings.TrimPrefix(e.srv.URL, "http") + path
+}
+
+// dialOpts tune a test websocket.
+type dialOpts struct {
+	token  string
+	origin string
+	// rcvBuf, when > 0, pins the client socket's kernel receive buffer so a
+	// client that stops reading backs up onto the server quickly.
+	rcvBuf int
+}
+
+func (e *uiEnv) dial(t testing.TB, path string, o dialOpts) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	h := http.Header{}
+	if o.token != "" {
+		h.Set("Authorization", "Bearer "+o.token)
+	}
+	if o.origin != "" {
+		h.Set("Origin", o.origin)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	if o.rcvBuf > 0 {
+		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				err = c.(*net.TCPConn).SetReadBuffer(o.rcvBuf)
+			}
+			return c, err
+		}
+	}
+	c, resp, err := d.Dial(e.wsURL(path), h)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+// termReader collects a terminal websocket's messages in order.
+type termReader struct {
+	conn    *websocket.Conn
+	data    []byte
+	markers []ConsoleMarker
+	msgs    []TerminalMessage
+}
+
+// readUntil reads until the console bytes contain want; it fails on a
+// read error (the server closed the connection, or the 60 s deadline).
+func (r *termReader) readUntil(t testing.TB, want string) {
+	t.Helper()
+	r.readUntilFrom(t, 0, want)
+}
+
+// readUntilFrom reads until the console bytes from offset from on contain want.
+func (r *termReader) readUntilFrom(t testing.TB, from int, want string) {
+	t.Helper()
+	_ = r.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for !bytes.Contains(r.data[min(from, len(r.data)):], []byte(want)) {
+		if err := r.next(); err != nil {
+			t.Fatalf("waiting for %q: %v; have %d bytes ending %q; messages %+v", want, err, len(r.data), tail(r.data, 200), r.msgs)
+		}
+	}
+}
+
+func (r *termReader) next() error {
+	typ, p, err := r.conn.ReadMessage()
+	if err != nil {
+		return err
+	}
+	if typ == websocket.BinaryMessage {
+		r.data = append(r.data, p...)
+		return nil
+	}
+	var head struct{ Type string }
+	if err := json.Unmarshal(p, &head); err != nil {
+		return fmt.Errorf("text message %q: %w", p, err)
+	}
+	switch head.Type {
+	case "marker":
+		var m ConsoleMarker
+		err = json.Unmarshal(p, &m)
+		r.markers = append(r.markers, m)
+	default:
+		var m TerminalMessage
+		err = json.Unmarshal(p, &m)
+		r.msgs = append(r.msgs, m)
+	}
+	return err
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func readExample(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "examples", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// flashAndHold runs a passing job on board (so the sim has firmware), then
+// holds it as the operator and powers it on; it returns once the terminal
+// reader saw the prompt.
+func (e *uiEnv) flashAndHold(t testing.TB, board, rack string) {
+	t.Helper()
+	j := e.submitHTTP(t, e.tokens[RoleSubmitter], bootSpec, []byte(goodModel), SubmitOptions{Tags: map[string]string{"rack": rack}})
+	if v := waitJob(t, e.tc.Controller, j.ID); v.State != store.StatePassed || v.Board != board {
+		t.Fatalf("flash job: %s on %s (%s)", v.State, v.Board, v.Reason)
+	}
+	if st := e.call(t, "POST", "/api/v1/boards/"+board+"/hold", e.tokens[RoleOperator], map[string]string{"duration": "10m", "reason": "ui test"}, nil); st != http.StatusOK {
+		t.Fatalf("hold: %d", st)
+	}
+}
+
+func TestUIHoldAndPowerEndpoints(t *testing.T) {
+	leakCheck(t)
+	e := startUI(t, testFarm, nil)
+	op, adm, viewer := e.tokens[RoleOperator], e.tokens[RoleAdmin], e.tokens[RoleViewer]
+	hold := map[string]string{"duration": "10m", "reason": "bring-up"}
+	for _, c := range []struct {
+		name, method, path, token string
+		body                      any
+		want                      int
+	}{
+		{"viewer may not hold", "POST", "/api/v1/boards/sim-a/hold", viewer, hold, 403},
+		{"no token", "POST", "/api/v1/boards/sim-a/hold", "", hold, 401},
+		{"unknown board", "POST", "/api/v1/boards/nope/hold", op, hold, 404},
+		{"no reason", "POST", "/api/v1/boards/sim-a/hold", op, map[string]string{"duration": "10m"}, 400},
+		{"bad duration", "POST", "/api/v1/boards/sim-a/hold", op, map[string]string{"duration": "forever", "reason": "x"}, 400},
+		{"too long", "POST", "/api/v1/boards/sim-a/hold", op, map[string]string{"duration": "25h", "reason": "x"}, 400},
+		{"unknown field", "POST", "/api/v1/boards/sim-a/hold", op, map[string]any{"duration": "1m", "reason": "x", "force": true}, 400},
+		{"power without a hold", "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "on"}, 403},
+		{"release without a hold", "DELETE", "/api/v1/boards/sim-a/hold", op, nil, 409},
+		{"hold", "POST", "/api/v1/boards/sim-a/hold", op, hold, 200},
+		{"second holder", "POST", "/api/v1/boards/sim-a/hold", adm, hold, 409},
+		{"bad power action", "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "explode"}, 400},
+		{"power by another operator", "POST", "/api/v1/boards/sim-a/power", adm, map[string]string{"action": "on"}, 403},
+		{"holder powers on", "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "cycle"}, 200},
+		{"viewer may not release", "DELETE", "/api/v1/boards/sim-a/hold", viewer, nil, 403},
+		{"admin ends anyone's hold", "DELETE", "/api/v1/boards/sim-a/hold", adm, nil, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := e.call(t, c.method, c.path, c.token, c.body, nil); got != c.want {
+				t.Errorf("%s %s = %d, want %d", c.method, c.path, got, c.want)
+			}
+		})
+	}
+	var b BoardView
+	if e.call(t, "POST", "/api/v1/boards/sim-b/hold", op, hold, &b); b.Holder != e.actors[RoleOperator] || b.State != BoardLeased || b.HeldUntil.IsZero() {
+		t.Errorf("held board = %+v, want held by %s", b, e.actors[RoleOperator])
+	}
+	// The session cookie needs the CSRF header for a state change.
+	login := func(mod func(*http.Request)) int {
+		req, _ := http.NewRequest("DELETE", e.srv.URL+"/api/v1/boards/sim-b/hold", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: op})
+		mod(req)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := login(func(*http.Request) {}); st != http.StatusForbidden {
+		t.Errorf("cookie without CSRF header: %d, want 403", st)
+	}
+	if st := login(func(r *http.Request) { r.Header.Set(CSRFHeader, "1") }); st != http.StatusOK {
+		t.Errorf("cookie with CSRF header: %d, want 200", st)
+	}
+	if b, _ := e.tc.Board("sim-b"); b.Holder != "" {
+		t.Errorf("sim-b still held by %s", b.Holder)
+	}
+}
+
+func TestUICompareAndTrends(t *testing.T) {
+	leakCheck(t)
+	e := startUI(t, testFarm, nil)
+	spec := string(readExample(t, "specs/measure.hcl"))
+	good, bad := readExample(t, "firmware/sim-good.hcl"), readExample(t, "firmware/sim-regressed.hcl")
+	sub := e.tokens[RoleSubmitter]
+	var ids []string
+	for _, fw := range [][]byte{good, bad, good} {
+		ids = append(ids, e.submitHTTP(t, sub, spec, fw, SubmitOptions{}).ID)
+	}
+	want := []string{store.StatePassed, store.StateFailed, store.StatePassed}
+	for i, id := range ids {
+		if v := waitJob(t, e.tc.Controller, id); v.State != want[i] {
+			t.Fatalf("job %d: %s (%s), want %s", i, v.State, v.Reason, want[i])
+		}
+	}
+	var cmp Comparison
+	if st := e.call(t, "GET", "/api/v1/compare?spec=measure&base="+sha(good)+"&candidate="+sha(bad), e.tokens[RoleViewer], nil, &cmp); st != 200 {
+		t.Fatalf("compare: %d", st)
+	}
+	verdicts := map[string]string{}
+	for _, tc := range cmp.Tests {
+		verdicts[tc.Name] = tc.Verdict
+	}
+	if verdicts["temperature in range"] != CompareNewFailure || verdicts["uptime is sane"] != CompareSame {
+		t.Errorf("compare verdicts = %v", verdicts)
+	}
+	if cmp.Baseline.Jobs != 2 || cmp.Candidate.Jobs != 1 {
+		t.Errorf("compare jobs: baseline %d, candidate %d", cmp.Baseline.Jobs, cmp.Candidate.Jobs)
+	}
+	var temp *MeasureComparison
+	for i := range cmp.Measurements {
+		if cmp.Measurements[i].Name == "temp_c" {
+			temp = &cmp.Measurements[i]
+		}
+	}
+	if temp == nil || temp.Delta == nil || *temp.Delta != 87.0-23.5 || temp.CandidateVerdicts["fail"] != 1 {
+		t.Errorf("temp_c comparison = %+v", temp)
+	}
+
+	var names []string
+	if e.call(t, "GET", "/api/v1/specs/measure/measurements", e.tokens[RoleViewer], nil, &names); strings.Join(names, ",") != "temp_c,uptime_ms" {
+		t.Errorf("measurements = %v", names)
+	}
+	var pts []TrendPoint
+	if e.call(t, "GET", "/api/v1/trends?spec=measure&measure=temp_c", e.tokens[RoleViewer], nil, &pts); len(pts) != 3 {
+		t.Fatalf("trend points = %+v", pts)
+	}
+	for i, wantV := range []float64{23.5, 87.0, 23.5} {
+		if pts[i].Value != wantV || pts[i].Job != ids[i] {
+			t.Errorf("trend point %d = %v of %s, want %v of %s", i, pts[i].Value, pts[i].Job, wantV, ids[i])
+		}
+	}
+	for _, c := range []struct{ path string }{
+		{"/api/v1/compare?spec=measure"},
+		{"/api/v1/trends?spec=measure"},
+		{"/api/v1/trends?spec=measure&measure=temp_c&limit=0"},
+	} {
+		if st := e.call(t, "GET", c.path, e.tokens[RoleViewer], nil, nil); st != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", c.path, st)
+		}
+	}
+	if st := e.call(t, "GET", "/api/v1/compare?spec=nope&base=a&candidate=b", e.tokens[RoleViewer], nil, nil); st != http.StatusNotFound {
+		t.Errorf("compare of an unknown spec = %d, want 404", st)
+	}
+	if st := e.call(t, "GET", "/api/v1/trends?spec=measure&measure=temp_c", "", nil, nil); st != http.StatusUnauthorized {
+		t.Errorf("trends without a token = %d, want 401", st)
+	}
+}
+
+func TestTerminalWebsocket(t *testing.T) {
+	leakCheck(t)
+	e := startUI(t, testFarm, nil)
+	const path = "/api/v1/boards/sim-a/terminal"
+
+	// Auth and Origin come before the upgrade.
+	for _, c := range []struct {
+		name string
+		o    dialOpts
+		want int
+	}{
+		{"no token", dialOpts{}, http.StatusUnauthorized},
+		{"bad token", dialOpts{token: "hf_nope"}, http.StatusUnauthorized},
+		{"foreign origin", dialOpts{token: e.tokens[RoleViewer], origin: "https://evil.example"}, http.StatusForbidden},
+	} {
+		_, resp, err := e.dial(t, path, c.o)
+		if err == nil || resp == nil || resp.StatusCode != c.want {
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			t.Errorf("%s: dial = %v, status %d, want %d", c.name, err, st, c.want)
+		}
+	}
+	if _, resp, err := e.dial(t, "/api/v1/boards/nope/terminal", dialOpts{token: e.tokens[RoleViewer]}); err == nil || resp.StatusCode != 404 {
+		t.Errorf("unknown board: %v", err)
+	}
+
+	e.flashAndHold(t, "sim-a", "r1")
+	// The holder and a viewer from the allowed foreign origin watch.
+	hc, _, err := e.dial(t, path, dialOpts{token: e.tokens[RoleOperator]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _, err := e.dial(t, path, dialOpts{token: e.tokens[RoleViewer], origin: "https://ui.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, viewer := &termReader{conn: hc}, &termReader{conn: vc}
+	for _, r := range []*termReader{holder, viewer} {
+		if err := r.next(); err != nil || len(r.msgs) != 1 || r.msgs[0].Type != "hello" || r.msgs[0].Holder != e.actors[RoleOperator] {
+			t.Fatalf("first message: %v %+v", err, r.msgs)
+		}
+	}
+	if holder.msgs[0].You != e.actors[RoleOperator] || viewer.msgs[0].You != e.actors[RoleViewer] {
+		t.Errorf("hello: holder %+v, viewer %+v", holder.msgs[0], viewer.msgs[0])
+	}
+	// The replay has the flash job's console; the board boots again after it.
+	holder.readUntil(t, "sim> ")
+	viewer.readUntil(t, "sim> ")
+	fromH, fromV := len(holder.data), len(viewer.data)
+	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", e.tokens[RoleOperator], map[string]string{"action": "cycle"}, nil); st != 200 {
+		t.Fatalf("power cycle: %d", st)
+	}
+	const booted = "Booting hilfarm-sim v1.1.0\r\nsim> "
+	holder.readUntilFrom(t, fromH, booted)
+	viewer.readUntilFrom(t, fromV, booted)
+
+	// The viewer's keystrokes are refused with a message; the holder's reach the board.
+	if err := vc.WriteMessage(websocket.TextMessage, []byte("reboot\r")); err != nil {
+		t.Fatal(err)
+	}
+	for len(viewer.msgs) < 2 {
+		if err := viewer.next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := viewer.msgs[1]; m.Type != "error" || !strings.Contains(m.Error, "held by "+e.actors[RoleOperator]) {
+		t.Errorf("viewer typing: %+v", m)
+	}
+	if err := hc.WriteMessage(websocket.BinaryMessage, []byte("echo typed-by-the-holder\r")); err != nil {
+		t.Fatal(err)
+	}
+
+	holder.readUntil(t, "typed-by-the-holder\r\nsim> ")
+	viewer.readUntil(t, "typed-by-the-holder\r\nsim> ")
+	if bytes.Contains(viewer.data, []byte("reboot")) {
+		t.Error("the viewer's keystrokes reached the board")
+	}
+	// Markers arrive as typed messages, in log order.
+	kinds := map[string]bool{}
+	for _, m := range viewer.markers {
+		kinds[m.Kind] = true
+	}
+	if !kinds[MarkPowerOn] {
+		t.Errorf("viewer markers %+v: no power-on", viewer.markers)
+	}
+
+	// A late joiner gets the replay: what was printed before it came.
+	lc, _, err := e.dial(t, path, dialOpts{token: e.tokens[RoleViewer]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := &termReader{conn: lc}
+	late.readUntil(t, "typed-by-the-holder\r\nsim> ")
+	if !bytes.Equal(viewer.data, late.data) {
+		t.Errorf("replay differs from what the live viewer saw:\nreplay %q\nlive   %q", tail(late.data, 300), tail(viewer.data, 300))
+	}
+
+	// A flood: the live viewers get every byte in order. 256 KiB come in
+	// far fewer records than a viewer's queue holds, so neither can be
+	// dropped however the goroutines are scheduled.
+	const n = 256 << 10
+	startH, startV := len(holder.data), len(viewer.data)
+	if err := hc.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "flood %d\r", n)); err != nil {
+		t.Fatal(err)
+	}
+	done := fmt.Sprintf("flood done %d", n)
+	holder.readUntil(t, done)
+	viewer.readUntil(t, done)
+	pattern := sim.FloodBytes(n)
+	for name, got := range map[string][]byte{"holder": holder.data[startH:], "viewer": viewer.data[startV:]} {
+		i := bytes.Index(got, pattern[:64])
+		if i < 0 || len(got) < i+n || !bytes.Equal(got[i:i+n], pattern) {
+			t.Errorf("%s: the flood did not arrive whole and in order (%d bytes after the command)", name, len(got))
+		}
+	}
+
+	// Over-long input frames close the connection (read limit).
+	if err := vc.WriteMessage(websocket.BinaryMessage, bytes.Repeat([]byte("x"), wsReadLimit+1)); err != nil {
+		t.Fatal(err)
+	}
+	_ = vc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	var err2 error
+	for err2 == nil {
+		err2 = viewer.next()
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err2, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Errorf("over-long frame: %v, want close 1009", err2)
+	}
+}
+
+// TestTerminalSlowViewer: a viewer that stops reading is dropped with 1013
+// and never holds back the board; it reconnects and resumes from the replay.
+func TestTerminalSlowViewer(t *testing.T) {
+	leakCheck(t)
+	// A queue of 16 records (each at most 32 KiB): an 8 MiB flood overflows
+	// it and the socket buffers behind it (4 MiB here at most).
+	e := startUI(t, testFarm, func(c *Config) { c.Recorder.ViewerQueue = 16 })
+	const path = "/api/v1/boards/sim-a/terminal"
+	e.flashAndHold(t, "sim-a", "r1")
+	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", e.tokens[RoleOperator], map[string]string{"action": "cycle"}, nil); st != 200 {
+		t.Fatalf("power cycle: %d", st)
+	}
+	// follow reads the console like the UI does: on 1013 it reconnects and
+	// resumes from the replay, until it has seen want.
+	follow := func(token, want string, from int) *termReader {
+		t.Helper()
+		for {
+			c, _, err := e.dial(t, path, dialOpts{token: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &termReader{conn: c}
+			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			for !bytes.Contains(r.data[min(from, len(r.data)):], []byte(want)) {
+				if err := r.next(); err != nil {
+					var ce *websocket.CloseError
+					if errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater {
+						break
+					}
+					t.Fatalf("following the console for %q: %v", want, err)
+				}
+			}
+			if bytes.Contains(r.data[min(from, len(r.data)):], []byte(want)) {
+				return r
+			}
+			c.Close()
+		}
+	}
+	// The flash job's boot, then the power cycle's.
+	follow(e.tokens[RoleOperator], "Booting hilfarm-sim v1.1.0\r\nsim> 1.1.0\r\nsim> Booting hilfarm-sim v1.1.0\r\nsim> ", 0)
+	sc, _, err := e.dial(t, path, dialOpts{token: e.tokens[RoleViewer], rcvBuf: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := &termReader{conn: sc}
+	if err := stalled.next(); err != nil { // hello; then it stops reading
+		t.Fatal(err)
+	}
+	const n = 8 << 20
+	if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], fmt.Appendf(nil, "flood %d\r", n)); err != nil {
+		t.Fatal(err)
+	}
+	done := fmt.Sprintf("flood done %d", n)
+	follow(e.tokens[RoleViewer], done, 0)
+	if st := e.tc.boardStats("sim-a"); st.ViewersDrop < 1 {
+		t.Errorf("viewers dropped = %d, want at least the stalled one", st.ViewersDrop)
+	}
+	// The stalled viewer reads again: what was queued for it, then the close.
+	_ = sc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	var err2 error
+	for err2 == nil {
+		err2 = stalled.next()
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err2, &ce) || ce.Code != websocket.CloseTryAgainLater || ce.Text != CloseReasonSlow {
+		t.Errorf("stalled viewer: %v, want close 1013 %q", err2, CloseReasonSlow)
+	}
+	if bytes.Contains(stalled.data, []byte(done)) {
+		t.Errorf("the stalled viewer got the whole flood (%d bytes): it was not held back", len(stalled.data))
+	}
+	// What it did get is the console in order, without a gap.
+	if i := bytes.Index(stalled.data, sim.FloodBytes(64)); i >= 0 {
+		got := stalled.data[i:]
+		if want := sim.FloodBytes(len(got)); !bytes.Equal(got, want) {
+			t.Errorf("the stalled viewer's %d flood bytes are not in order", len(got))
+		}
+	}
+}
+
+// boardStats returns one board's counters.
+func (tc *testController) boardStats(name string) BoardStats {
+	for _, b := range tc.Stats(context.Background()).Boards {
+		if b.Name == name {
+			return b
+		}
+	}
+	return BoardStats{}
+}
+
+func TestLiveWebsocket(t *testing.T) {
+	leakCheck(t)
+	e := startUI(t, testFarm, nil)
+	if _, resp, err := e.dial(t, "/api/v1/live", dialOpts{}); err == nil || resp.StatusCode != 401 {
+		t.Errorf("live without a token: %v", err)
+	}
+	if _, resp, err := e.dial(t, "/api/v1/live", dialOpts{token: e.tokens[RoleViewer], origin: "http://evil.example"}); err == nil || resp.StatusCode != 403 {
+		t.Errorf("live from a foreign origin: %v", err)
+	}
+	c, _, err := e.dial(t, "/api/v1/live", dialOpts{token: e.tokens[RoleViewer]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() LiveSnapshot {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		var s LiveSnapshot
+		if err := c.ReadJSON(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := read()
+	if s.Type != "snapshot" || len(s.Boards) != 2 || s.Boards[0].Name != "sim-a" || len(s.Queue) != 0 {
+		t.Fatalf("first snapshot = %+v", s)
+	}
+	if st := e.call(t, "POST", "/api/v1/boards/sim-b/maintenance", e.tokens[RoleOperator], map[string]any{"on": true, "reason": "rewiring"}, nil); st != 200 {
+		t.Fatal(st)
+	}
+	for s = read(); s.Boards[1].State != BoardMaintenance; s = read() {
+	}
+	if !strings.Contains(s.Boards[1].Reason, "rewiring") {
+		t.Errorf("sim-b = %+v", s.Boards[1])
+	}
+}

@@ -1,0 +1,144 @@
+// Package ui serves hilfarm's web UI: the built front-end in dist/ (made
+// from src/ by `make ui` with esbuild, committed, and embedded here with
+// go:embed, so `go build` needs no Node and the page loads nothing from
+// another origin).
+//
+// Handler serves the hashed assets under /assets/ as immutable, index.html
+// (with no-cache) for every page route of the single-page app, and a
+// strict Content-Security-Policy on everything. The pages talk to the API
+// of package farm (docs/api.md, docs/ui.md); this package does not import
+// it. Handler is safe for concurrent use.
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed all:dist
+var dist embed.FS
+
+// ContentSecurityPolicy is sent with every answer of Handler. Scripts,
+// styles, images, fonts and connections (XHR and websockets: 'self' covers
+// ws:// and wss:// of the same host) come from hilfarm itself only; no
+// plugins, no framing, no foreign form targets. style-src allows inline
+// styles because xterm.js creates <style> elements for its theme and cell
+// sizes at run time (it has no nonce option); scripts stay strict.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+
+// pageRoutes are the paths (exact, or prefixes ending in "/") that are
+// pages of the app: they all get index.html and the app routes in the browser.
+var pageRoutes = []string{"/", "/login", "/queue", "/compare", "/trends", "/jobs/", "/boards/"}
+
+// Handler serves the UI. Mount it at "/" next to the API (whose more
+// specific /api/ patterns win in an http.ServeMux).
+func Handler() http.Handler {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		panic("ui: embedded dist missing: " + err.Error()) // a build error, not a run-time one
+	}
+	index, err := fs.ReadFile(sub, "index.html")
+	if err != nil {
+		panic("ui: dist/index.html missing; run `make ui`: " + err.Error())
+	}
+	return &handler{fs: sub, index: index, modified: time.Now()}
+}
+
+type handler struct {
+	fs       fs.FS
+	index    []byte
+	modified time.Time
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/assets/") {
+		h.asset(w, r, strings.TrimPrefix(path.Clean(p), "/"))
+		return
+	}
+	if isPage(p) {
+		hdr.Set("Content-Type", "text/html; charset=utf-8")
+		hdr.Set("Cache-Control", "no-cache")
+		http.ServeContent(w, r, "index.html", h.modified, bytes.NewReader(h.index))
+		return
+	}
+	http.NotFound(w, r)
+}
+
+func isPage(p string) bool {
+	for _, route := range pageRoutes {
+		if p == route {
+			return true
+		}
+		if strings.HasSuffix(route, "/") && route != "/" && strings.HasPrefix(p, route) && len(p) > len(route) &&
+			!strings.Contains(p[len(route):], "/") {
+			return true
+		}
+	}
+	return false
+}
+
+// asset serves a file of dist/assets. Names carry a content hash, so they
+// are cached for a year as immutable; a precompressed .gz copy is served
+// to clients that accept gzip.
+func (h *handler) asset(w http.ResponseWriter, r *http.Request, name string) {
+	if strings.HasSuffix(name, ".gz") || !strings.HasPrefix(name, "assets/") {
+		http.NotFound(w, r)
+		return
+	}
+	data, err := fs.ReadFile(h.fs, name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	hdr := w.Header()
+	ctype := mime.TypeByExtension(path.Ext(name))
+	switch {
+	case strings.HasSuffix(name, ".js"):
+		ctype = "text/javascript; charset=utf-8"
+	case strings.HasSuffix(name, ".css"):
+		ctype = "text/css; charset=utf-8"
+	case strings.HasSuffix(name, ".txt"):
+		ctype = "text/plain; charset=utf-8"
+	case ctype == "":
+		ctype = "application/octet-stream"
+	}
+	hdr.Set("Content-Type", ctype)
+	hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hdr.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		if gz, err := fs.ReadFile(h.fs, name+".gz"); err == nil {
+			hdr.Set("Content-Encoding", "gzip")
+			data = gz
+		}
+	}
+	http.ServeContent(w, r, "", h.modified, bytes.NewReader(data))
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for part := range strings.SplitSeq(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
