@@ -7,6 +7,7 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hilfarm/hilfarm/specs"
@@ -82,12 +83,103 @@ type matcher struct {
 type reInfo struct {
 	nl      bool // a match can contain a newline
 	maxLen  int  // the longest match in bytes; -1: unbounded
-	anchors bool // it has ^, \A or \b-like assertions
+	anchors bool // it has ^, $, \A, \z or \b-like assertions
+	// first is the set of bytes a match can start with (nil: any, or the
+	// regex can match the empty string); anchored is the regex anchored at
+	// the start. Together they skip the regex engine on bytes that cannot
+	// start a match: Go's regexp only does that itself for a case-sensitive
+	// literal prefix.
+	first    *[256]bool
+	firstN   []byte // the bytes of first, when there are at most 3
+	anchored *regexp.Regexp
 }
 
 // newRegexMatcher wraps a compiled regex.
 func newRegexMatcher(re *regexp.Regexp) *matcher {
-	return &matcher{re: re, info: analyze(re), desc: "regex " + strconv.Quote(re.String())}
+	m := &matcher{re: re, info: analyze(re), desc: "regex " + strconv.Quote(re.String())}
+	if prefix, complete := re.LiteralPrefix(); prefix != "" || complete || m.info.anchors {
+		m.info.first = nil // the regexp package's own prefix search is faster
+	}
+	if m.info.first != nil {
+		a, err := regexp.Compile(`^(?:` + re.String() + `)`)
+		if err != nil {
+			m.info.first = nil
+		} else {
+			m.info.anchored = a
+		}
+	}
+	return m
+}
+
+// firstSet returns the bytes a match of t can start with, and whether t can
+// match the empty string (then the set is useless).
+func firstSet(t *syntax.Regexp, set *[256]bool) (empty bool) {
+	addRune := func(r rune) {
+		var buf [utf8.UTFMax]byte
+		n := utf8.EncodeRune(buf[:], r)
+		if n > 0 {
+			set[buf[0]] = true
+		}
+	}
+	switch t.Op {
+	case syntax.OpLiteral:
+		if len(t.Rune) == 0 {
+			return true
+		}
+		r := t.Rune[0]
+		addRune(r)
+		if t.Flags&syntax.FoldCase != 0 {
+			for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+				addRune(f)
+			}
+		}
+		return false
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(t.Rune); i += 2 {
+			lo, hi := t.Rune[i], t.Rune[i+1]
+			if hi >= utf8.RuneSelf {
+				for b := 0xC0; b < 0x100; b++ {
+					set[b] = true
+				}
+				hi = utf8.RuneSelf - 1
+			}
+			for r := lo; r <= hi; r++ {
+				set[r] = true
+			}
+		}
+		return false
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		for b := range set {
+			set[b] = true
+		}
+		return false
+	case syntax.OpCapture:
+		return firstSet(t.Sub[0], set)
+	case syntax.OpPlus:
+		return firstSet(t.Sub[0], set)
+	case syntax.OpStar, syntax.OpQuest:
+		firstSet(t.Sub[0], set)
+		return true
+	case syntax.OpRepeat:
+		e := firstSet(t.Sub[0], set)
+		return e || t.Min == 0
+	case syntax.OpConcat:
+		for _, s := range t.Sub {
+			if !firstSet(s, set) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		empty := false
+		for _, s := range t.Sub {
+			if firstSet(s, set) {
+				empty = true
+			}
+		}
+		return empty
+	}
+	return true // assertions, empty match: anything may follow
 }
 
 // analyze bounds a regex's matches. A regex that cannot match a newline is
@@ -130,10 +222,11 @@ func analyze(re *regexp.Regexp) reInfo {
 		case syntax.OpAnyChar:
 			info.nl = true
 			return utf8.UTFMax
-		case syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		case syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary,
+			syntax.OpEndLine, syntax.OpEndText:
 			info.anchors = true
 			return 0
-		case syntax.OpEndLine, syntax.OpEndText, syntax.OpEmptyMatch, syntax.OpNoMatch:
+		case syntax.OpEmptyMatch, syntax.OpNoMatch:
 			return 0
 		case syntax.OpCapture, syntax.OpQuest:
 			return walk(t.Sub[0])
@@ -168,7 +261,81 @@ func analyze(re *regexp.Regexp) reInfo {
 		return -1
 	}
 	info.maxLen = walk(t)
+	var set [256]bool
+	if !firstSet(t, &set) {
+		info.first = &set
+		n := 0
+		for b, ok := range set {
+			if ok {
+				n++
+				if n <= 3 {
+					info.firstN = append(info.firstN, byte(b))
+				}
+			}
+		}
+		if n > 3 {
+			info.firstN = nil
+		}
+		if n == 256 {
+			info.first = nil
+		}
+	}
 	return info
+}
+
+// findFirst is FindSubmatchIndex for a regex with a first-byte set: it
+// tries the anchored regex only where a match can start, on at most the
+// bytes a match can span.
+func (m *matcher) findFirst(b []byte) []int {
+	next := make([]int, len(m.info.firstN)) // next occurrence of each byte
+	for i := range next {
+		next[i] = -2
+	}
+	for i := 0; i < len(b); {
+		p := -1
+		if m.info.firstN != nil {
+			for k, c := range m.info.firstN {
+				if next[k] != -1 && next[k] < i {
+					j := bytes.IndexByte(b[i:], c)
+					if j >= 0 {
+						j += i
+					}
+					next[k] = j
+				}
+				if next[k] >= 0 && (p < 0 || next[k] < p) {
+					p = next[k]
+				}
+			}
+		} else {
+			for j := i; j < len(b); j++ {
+				if m.info.first[b[j]] {
+					p = j
+					break
+				}
+			}
+		}
+		if p < 0 {
+			return nil
+		}
+		end := len(b)
+		if m.info.maxLen >= 0 {
+			end = min(end, p+m.info.maxLen)
+		} else if !m.info.nl {
+			if k := bytes.IndexByte(b[p:], '\n'); k >= 0 {
+				end = p + k
+			}
+		}
+		if loc := m.info.anchored.FindSubmatchIndex(b[p:end]); loc != nil {
+			for k := range loc {
+				if loc[k] >= 0 {
+					loc[k] += p
+				}
+			}
+			return loc
+		}
+		i = p + 1
+	}
+	return nil
 }
 
 // match is a found pattern; text and groups are copies.
@@ -208,7 +375,12 @@ func (m *matcher) find(w *window, floor int64) (match, bool) {
 	}
 	start = max(start, w.end()-RegexWindow)
 	b := w.since(start)
-	loc := m.re.FindSubmatchIndex(b)
+	var loc []int
+	if m.info.anchored != nil {
+		loc = m.findFirst(b)
+	} else {
+		loc = m.re.FindSubmatchIndex(b)
+	}
 	if loc == nil {
 		// No match lies within [start, end): a later one ends after end.
 		next := start

@@ -119,7 +119,8 @@ func FuzzExpect(f *testing.F) {
 		}
 		stream := append(append(append([]byte{}, pre...), pat...), post...)
 		want := int64(bytes.Index(stream, pat))
-		fail := []*matcher{newLiteral("\x00HardFault\x00"), newRegexMatcher(regexp.MustCompile(`\x01panic\x01`))}
+		fail := []*matcher{newLiteral("\x00HardFault\x00"), newRegexMatcher(regexp.MustCompile(`\x01panic\x01`)),
+			newRegexMatcher(regexp.MustCompile(`(?i)\x02assert(ion)? failed`))}
 		// A split at every byte boundary (for short streams), then reads of
 		// step bytes.
 		if len(stream) <= 512 {
@@ -148,12 +149,45 @@ func check(t *testing.T, pat, stream []byte, want int64, fail []*matcher, chunks
 	if len(stream) > RegexWindow || !utf8.Valid(pat) {
 		return // a regex is only searched in the last RegexWindow bytes, and must be UTF-8
 	}
-	re := regexp.MustCompile(regexp.QuoteMeta(string(pat)))
-	for _, fo := range fail {
-		fo.reset(0)
+	for _, src := range []string{regexp.QuoteMeta(string(pat)), "(?i)" + regexp.QuoteMeta(string(pat)), "(" + regexp.QuoteMeta(string(pat)) + ")"} {
+		re := regexp.MustCompile(src)
+		want := int64(re.FindIndex(stream)[0])
+		for _, fo := range fail {
+			fo.reset(0)
+		}
+		_, mt = feed(newRegexMatcher(re), fail, chunks...)
+		if mt == nil || mt.start != want {
+			t.Fatalf("regex %q split %d ways: match %+v, want at %d", re, len(chunks), mt, want)
+		}
 	}
-	_, mt = feed(newRegexMatcher(re), fail, chunks...)
-	if mt == nil || mt.start != want {
-		t.Fatalf("regex %q split %d ways: match %+v, want at %d", re, len(chunks), mt, want)
+}
+
+func TestRegexPrefilter(t *testing.T) {
+	for _, c := range []struct {
+		re     string
+		stream string
+		want   int // match start, -1 none
+		pre    bool
+	}{
+		{`(?i)assert(ion)? failed`, "all fine\nASSERTION FAILED: x", 9, true},
+		{`(?i)assert(ion)? failed`, "assert ok, asser failed", -1, true},
+		{`[0-9]+ errors`, "no errors, 12 errors", 11, true},
+		{`Kernel panic.*`, "x Kernel panic - y", 2, false}, // literal prefix: regexp's own
+		{`^login:`, "login:", 0, false},                    // anchors: no prefilter
+		{`x*`, "abc", 0, false},                            // matches empty
+		{`(?i)k`, "\u212a", 0, true},                       // Kelvin sign folds to k
+	} {
+		m := newRegexMatcher(regexp.MustCompile(c.re))
+		if got := m.info.anchored != nil; got != c.pre {
+			t.Errorf("%s: prefilter %v, want %v", c.re, got, c.pre)
+		}
+		_, mt := feed(m, nil, []byte(c.stream))
+		got := -1
+		if mt != nil {
+			got = int(mt.start)
+		}
+		if got != c.want {
+			t.Errorf("%s in %q: match at %d, want %d", c.re, c.stream, got, c.want)
+		}
 	}
 }
