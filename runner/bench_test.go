@@ -186,7 +186,7 @@ func mbps(d time.Duration) float64 { return float64(floodBytes) / 1e6 / d.Second
 
 func BenchmarkFlood(b *testing.B) {
 	master, path := benchPty(b)
-	const rounds = 3
+	const rounds = 5
 	var bare, eng []float64
 	for range b.N {
 		for range rounds {

@@ -92,6 +92,53 @@ type reInfo struct {
 	first    *[256]bool
 	firstN   []byte // the bytes of first, when there are at most 3
 	anchored *regexp.Regexp
+	// prefix is an ASCII literal every match starts with (lower case when
+	// fold is set: compared ignoring ASCII case), checked before the
+	// anchored regex is run.
+	prefix []byte
+	fold   bool
+}
+
+// literalPrefix finds the ASCII literal a match of t must start with.
+func literalPrefix(t *syntax.Regexp) (prefix []byte, fold bool) {
+	for t.Op == syntax.OpConcat || t.Op == syntax.OpCapture {
+		if len(t.Sub) == 0 {
+			return nil, false
+		}
+		t = t.Sub[0]
+	}
+	if t.Op != syntax.OpLiteral {
+		return nil, false
+	}
+	fold = t.Flags&syntax.FoldCase != 0
+	for _, r := range t.Rune {
+		if r >= utf8.RuneSelf || r == '\n' {
+			break
+		}
+		if fold {
+			r = unicode.ToLower(r)
+		}
+		prefix = append(prefix, byte(r))
+	}
+	return prefix, fold
+}
+
+// hasPrefix reports whether b starts with the first len(b) bytes of the
+// matcher's prefix (b may be shorter than the prefix).
+func (i *reInfo) hasPrefix(b []byte) bool {
+	for k := range min(len(b), len(i.prefix)) {
+		c := b[k]
+		if i.fold && c >= utf8.RuneSelf {
+			return true // a non-ASCII rune may fold to ASCII (K, ſ): let the regex decide
+		}
+		if i.fold && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != i.prefix[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // newRegexMatcher wraps a compiled regex.
@@ -101,6 +148,9 @@ func newRegexMatcher(re *regexp.Regexp) *matcher {
 		m.info.first = nil // the regexp package's own prefix search is faster
 	}
 	if m.info.first != nil {
+		if t, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
+			m.info.prefix, m.info.fold = literalPrefix(t)
+		}
 		a, err := regexp.Compile(`^(?:` + re.String() + `)`)
 		if err != nil {
 			m.info.first = nil
@@ -287,7 +337,7 @@ func analyze(re *regexp.Regexp) reInfo {
 // tries the anchored regex only where a match can start, on at most the
 // bytes a match can span.
 func (m *matcher) findFirst(b []byte) []int {
-	next := make([]int, len(m.info.firstN)) // next occurrence of each byte
+	var next [3]int // next occurrence of each byte of firstN
 	for i := range next {
 		next[i] = -2
 	}
@@ -316,6 +366,10 @@ func (m *matcher) findFirst(b []byte) []int {
 		}
 		if p < 0 {
 			return nil
+		}
+		if len(m.info.prefix) > 0 && !m.info.hasPrefix(b[p:]) {
+			i = p + 1 // no match here (yet: a later search starts at or before p)
+			continue
 		}
 		end := len(b)
 		if m.info.maxLen >= 0 {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -189,5 +190,30 @@ func TestRegexPrefilter(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s in %q: match at %d, want %d", c.re, c.stream, got, c.want)
 		}
+	}
+}
+
+// BenchmarkEngine measures the engine alone (no pty): the per-test console
+// slice, the window, an expect and three fail_on patterns over console-like
+// text in 4 KiB reads.
+func BenchmarkEngine(b *testing.B) {
+	var text bytes.Buffer
+	for i := 0; text.Len() < 1<<20; i++ {
+		fmt.Fprintf(&text, "[%8d.%06d] sensor: t=%d.%dC the quick brown fox jumps over the lazy dog\r\n", i/1000, i%1000, 20+i%7, i%10)
+	}
+	data := text.Bytes()
+	e := &engine{opts: withDefaults(Options{}), now: time.Now, rec: newSlice(DefaultTestConsoleMax),
+		failOn: []*matcher{newLiteral("HardFault"), newRegexMatcher(regexp.MustCompile(`Kernel panic - not syncing: .*`)),
+			newRegexMatcher(regexp.MustCompile(`(?i)assert(ion)? failed`))}}
+	e.active = newLiteral("FLOOD-END-MARKER")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for i := 0; i < len(data); i += 4096 {
+			e.handle(ConsoleEvent{Kind: ConsoleData, Data: data[i:min(i+4096, len(data))]})
+			e.search()
+		}
+	}
+	if e.hit != nil || e.failHit != nil {
+		b.Fatal("unexpected match")
 	}
 }
