@@ -73,13 +73,46 @@ type junitCase struct {
 	Failure   *junitMsg `xml:"failure,omitempty"`
 	Error     *junitMsg `xml:"error,omitempty"`
 	Skipped   *junitMsg `xml:"skipped,omitempty"`
-	SystemOut string    `xml:"system-out,omitempty"`
+	SystemOut *xmlText  `xml:"system-out,omitempty"`
 }
 
 type junitMsg struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",innerxml"`
+}
+
+// xmlText is element text escaped by escapeXML, which keeps newlines
+// readable (encoding/xml writes them as &#xA;).
+type xmlText struct {
+	Text string `xml:",innerxml"`
+}
+
+// escapeXML escapes s for XML character data: &, < and > as entities, a
+// carriage return as &#xD; (so it survives parsing), and characters XML 1.0
+// cannot carry (most control characters, invalid UTF-8) as U+FFFD.
+func escapeXML(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0xFFFE || r == 0xFFFF || (r >= 0xD800 && r <= 0xDFFF):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // WriteJUnit writes res as JUnit XML: a testsuite named after the spec with
@@ -116,8 +149,11 @@ func WriteJUnit(w io.Writer, res *Result) error {
 		prop("safe_state_error", res.SafeStateError)
 	}
 	add := func(name string, t *TestResult) {
-		c := junitCase{Name: name, Classname: res.Spec, Time: secs(t.Duration), SystemOut: systemOut(t)}
-		msg := &junitMsg{Message: attrMessage(t.Message), Type: t.Kind, Text: t.Message}
+		c := junitCase{Name: name, Classname: res.Spec, Time: secs(t.Duration)}
+		if out := systemOut(t); out != "" {
+			c.SystemOut = &xmlText{escapeXML(out)}
+		}
+		msg := &junitMsg{Message: attrMessage(t.Message), Type: t.Kind, Text: escapeXML(t.Message)}
 		switch t.Outcome {
 		case Failed:
 			c.Failure = msg
