@@ -1,0 +1,142 @@
+package runner_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hilfarm/hilfarm/fixtures/qemu"
+	"github.com/hilfarm/hilfarm/fixtures/serial"
+	"github.com/hilfarm/hilfarm/internal/testrig"
+	"github.com/hilfarm/hilfarm/runner"
+	"github.com/hilfarm/hilfarm/specs"
+)
+
+// End-to-end runs on QEMU boards: real firmware (Debian's U-Boot, and
+// hilfarm's own Cortex-M3 firmware built here in two versions) reached
+// through a pty and hilfarm's serial console.
+
+const ubootBin = "/usr/lib/u-boot/qemu_arm/u-boot.bin"
+
+// qemuBoard makes a QEMU board with cfg and opens its console.
+func qemuBoard(t *testing.T, name string, cfg specs.QEMU) (runner.Board, *qemu.Board) {
+	t.Helper()
+	testrig.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
+	dir, err := os.MkdirTemp("", "hr") // short: unix socket paths
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := qemu.New(qemu.Options{Name: name, Dir: dir, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("qemu board Close: %v", err)
+		}
+	})
+	c, err := serial.Open(context.Background(), specs.Console{Port: b.ConsolePath(), Baud: 115200}, serial.Options{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return runner.Board{Info: specs.BoardInfo{Name: name, Type: "qemu"}, Power: b, Console: c, Flasher: b, Reset: b, Lines: b.Lines()}, b
+}
+
+// buildCM3 compiles firmware/cm3 with version.
+func buildCM3(t *testing.T, version string) string {
+	t.Helper()
+	cc := testrig.NeedTool(t, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
+	src, err := filepath.Abs(filepath.Join("..", "firmware", "cm3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "hilfw-"+version+".elf")
+	cmd := exec.Command(cc, "-mcpu=cortex-m3", "-mthumb", "-Os", "-ffreestanding", "-fno-tree-loop-distribute-patterns",
+		"-nostdlib", "-nostartfiles", "-Wl,-T,"+filepath.Join(src, "fw.ld"), "-Wl,--gc-sections",
+		`-DVERSION="`+version+`"`, "-o", out, filepath.Join(src, "fw.c"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building firmware %s: %v\n%s", version, err, b)
+	}
+	return out
+}
+
+func runQEMU(t *testing.T, b runner.Board, spec *specs.Spec, fw specs.Firmware, opts runner.Options) *runner.Result {
+	t.Helper()
+	res, err := runner.Run(context.Background(), runner.Job{Spec: spec, Board: b, Firmware: fw}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Power.(*qemu.Board).Powered() {
+		t.Errorf("QEMU still running after the job")
+	}
+	return res
+}
+
+func TestQEMUUBoot(t *testing.T) {
+	testrig.NeedFile(t, ubootBin, "u-boot-qemu")
+	b, _ := qemuBoard(t, "uboot-01", specs.QEMU{Machine: "virt", CPU: "cortex-a15", Firmware: ubootBin})
+	res := runQEMU(t, b, loadSpec(t, "uboot-version.hcl"), specs.Firmware{Name: "u-boot.bin", Version: "2023.01", Path: ubootBin}, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed)
+	if !strings.HasPrefix(res.Captures["uboot"], "2023.") {
+		t.Errorf("captures %v", res.Captures)
+	}
+}
+
+func TestQEMUCortexM3Versions(t *testing.T) {
+	spec, diags := specs.LoadSpec(examplePath(t, "specs", "cm3-version.hcl"), specs.SpecOptions{Vars: map[string]string{"expected_version": "2.0.0"}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	v1, v2 := buildCM3(t, "1.0.0"), buildCM3(t, "2.0.0")
+	b, _ := qemuBoard(t, "cm3-01", specs.QEMU{Machine: "lm3s6965evb", Load: "kernel"})
+
+	res := runQEMU(t, b, spec, specs.Firmware{Name: "hilfw-2.0.0.elf", Version: "2.0.0", Path: v2}, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed, runner.Passed)
+
+	res = runQEMU(t, b, spec, specs.Firmware{Name: "hilfw-1.0.0.elf", Version: "1.0.0", Path: v1}, runner.Options{})
+	want(t, res, runner.Failed, runner.Failed, runner.Failed)
+	if tr := res.Tests[0]; tr.Kind != runner.KindExpect || !strings.Contains(tr.Message, "HILFW 1.0.0 booting on") {
+		t.Errorf("banner test: %s %s: %s", tr.Outcome, tr.Kind, tr.Message)
+	}
+}
+
+// TestQEMUKilled: QEMU killed from outside in the middle of a test is an
+// infrastructure error, not a firmware failure.
+func TestQEMUKilled(t *testing.T) {
+	fw := buildCM3(t, "2.0.0")
+	b, qb := qemuBoard(t, "cm3-01", specs.QEMU{Machine: "lm3s6965evb", Load: "kernel"})
+	spec := parseSpec(t, `
+spec "killed" {
+  board { type = "cm3-lm3s6965" }
+  setup {
+    flash {}
+    power "cycle" {}
+    expect { text = "hilfw> " }
+  }
+  test "killed while waiting" {
+    send { line = "version" }
+    expect {
+      text   = "never printed"
+      within = "30s"
+    }
+  }
+}`)
+	opts := runner.Options{Events: func(ev runner.Event) {
+		if s, ok := ev.(runner.StepStarted); ok && s.Kind == specs.StepExpect && s.Test == "killed while waiting" {
+			if err := syscall.Kill(qb.PID(), syscall.SIGKILL); err != nil {
+				t.Errorf("kill QEMU: %v", err)
+			}
+		}
+	}}
+	res := runQEMU(t, b, spec, specs.Firmware{Name: "hilfw.elf", Version: "2.0.0", Path: fw}, opts)
+	want(t, res, runner.Error, runner.Error)
+	if tr := res.Tests[0]; tr.Kind != runner.KindConsole || !strings.Contains(tr.Message, "console lost during expect") {
+		t.Errorf("test: %s %s: %s", tr.Outcome, tr.Kind, tr.Message)
+	}
+}
