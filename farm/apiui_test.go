@@ -15,13 +15,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/fixtures/sim"
+	"github.com/hilfarm/hilfarm/internal/testrig"
 	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 )
@@ -738,5 +743,281 @@ func TestLiveWebsocket(t *testing.T) {
 	}
 	if !strings.Contains(s.Boards[1].Reason, "rewiring") {
 		t.Errorf("sim-b = %+v", s.Boards[1])
+	}
+}
+
+// browser is a headless Debian Chromium driven over the DevTools pipe.
+type browser struct {
+	ctx      context.Context
+	t        *testing.T
+	shots    string
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := testrig.NeedTool(t, "chromium", "chromium")
+	shots := os.Getenv("HILFARM_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Env("TMPDIR="+t.TempDir()),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{ctx: ctx, t: t, shots: shots}
+	// The first Run starts the browser; its context must not time out.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		cancel()
+		acancel()
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	msgs := chromedp.Console(ctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.messages = append(b.messages, m)
+			b.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		acancel()
+		<-consoleDone
+	})
+	t.Logf("screenshots in %s", shots)
+	return b
+}
+
+// do runs steps with a bound.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// waitFor polls a JavaScript predicate until it holds.
+func (b *browser) waitFor(what, js string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(45*time.Second))); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText.slice(0, 2000)`))
+		b.t.Fatalf("browser: waiting until %s (%s): %v\npage text:\n%s", what, js, err, text)
+	}
+}
+
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v", js, err)
+	}
+	return s
+}
+
+// shot saves a screenshot of the whole page as NAME.png.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Error(err)
+	}
+}
+
+// problems returns the page's exceptions, errors it logged, and Content
+// Security Policy violations.
+func (b *browser) problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.messages {
+		if m.Type == chromedp.ConsoleException || (m.Type == chromedp.ConsoleError && !strings.Contains(m.Text, "Failed to load resource")) ||
+			strings.Contains(m.Text, "Content Security Policy") {
+			out = append(out, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
+		}
+	}
+	return out
+}
+
+// rawKeyDown makes chromedp.KeyEvent's keyDown a rawKeyDown: its keyDown
+// carries the text and is followed by a char event, so a page that reads
+// keypress (xterm.js does) would get every character twice.
+func rawKeyDown(p *input.DispatchKeyEventParams) {
+	if p.Type == input.DispatchKeyEventTypeKeyDown {
+		p.Type = input.DispatchKeyEventTypeRawKeyDown
+	}
+}
+
+// xtermHas is a predicate: the xterm view of the page shows text.
+func xtermHas(text string) string {
+	return fmt.Sprintf(`(document.querySelector("#console .xterm-rows")?.textContent || "").includes(%s)`, strconv.Quote(text))
+}
+
+func textOf(sel, text string) string {
+	return fmt.Sprintf(`(document.querySelector(%s)?.textContent || "").includes(%s)`, strconv.Quote(sel), strconv.Quote(text))
+}
+
+// TestUIInBrowser drives the real UI in Debian's Chromium against a real
+// controller with sim boards: log in, watch the farm, follow a job live to
+// its verdict, compare a good and a regressed candidate, see a trend, type
+// into a held board's console, and log out.
+func TestUIInBrowser(t *testing.T) {
+	leakCheck(t)
+	e := startUI(t, testFarm, nil)
+	spec := string(readExample(t, "specs/measure.hcl"))
+	good, bad := readExample(t, "firmware/sim-good.hcl"), readExample(t, "firmware/sim-regressed.hcl")
+	op, sub := e.tokens[RoleOperator], e.tokens[RoleSubmitter]
+	// History for the compare and trends pages.
+	for _, c := range []struct {
+		fw    []byte
+		state string
+	}{{good, store.StatePassed}, {bad, store.StateFailed}} {
+		j := e.submitHTTP(t, sub, spec, c.fw, SubmitOptions{FirmwareVersion: ""})
+		if v := waitJob(t, e.tc.Controller, j.ID); v.State != c.state {
+			t.Fatalf("seed job: %s (%s), want %s", v.State, v.Reason, c.state)
+		}
+	}
+	b := newBrowser(t)
+
+	// Log in with a token; the farm page lists every board.
+	b.do("open the login page", chromedp.Navigate(e.srv.URL+"/login"))
+	b.waitFor("the login form shows", `!!document.querySelector("#login-form")`)
+	b.do("log in",
+		chromedp.SetValue(chromedp.CSS("#token"), op),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	b.waitFor("the farm page lists both boards", `document.querySelectorAll("#boards tr").length === 2`)
+	b.waitFor("the header names the user", textOf("#who", "operator-token · operator"))
+	if got := b.eval(`document.querySelector("#boards tr[data-board='sim-a']").innerText`); !strings.Contains(got, "idle") || !strings.Contains(got, "rack=r1") {
+		t.Errorf("sim-a row = %q", got)
+	}
+	b.shot("01-farm")
+
+	// Both boards held: the farm page shows it live; a job waits in the queue.
+	for _, name := range []string{"sim-a", "sim-b"} {
+		if st := e.call(t, "POST", "/api/v1/boards/"+name+"/hold", op, map[string]string{"duration": "10m", "reason": "browser test"}, nil); st != 200 {
+			t.Fatal(st)
+		}
+	}
+	b.waitFor("the farm page shows the holds", `[...document.querySelectorAll("#boards tr")].filter(r => r.innerText.includes("held by operator-token")).length === 2`)
+	job := e.submitHTTP(t, sub, spec, good, SubmitOptions{Priority: 5})
+	b.do("open the queue", chromedp.Click(chromedp.CSS(`#nav a[href="/queue"]`)))
+	b.waitFor("the queue shows the job first", fmt.Sprintf(`(document.querySelector("#queue tr[data-job='%s']")?.innerText || "").startsWith("1")`, job.ID))
+	b.shot("02-queue")
+
+	// The job page connects while the job is queued, then shows it run live.
+	b.do("open the job", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#queue tr[data-job='%s'] a`, job.ID))))
+	b.waitFor("the job page is live", textOf("#console .term-status", "live"))
+	b.waitFor("the job is queued", textOf("#job-state", "queued"))
+	for _, name := range []string{"sim-a", "sim-b"} {
+		if st := e.call(t, "DELETE", "/api/v1/boards/"+name+"/hold", op, nil, nil); st != 200 {
+			t.Fatal(st)
+		}
+	}
+	b.waitFor("the console shows the boot", xtermHas("Booting hilfarm-sim v1.1.0"))
+	b.waitFor("the console shows the sensor reading", xtermHas("temp=23.5C"))
+	b.waitFor("the job passes", textOf("#job-state", "passed"))
+	b.waitFor("the measurements are listed", `document.querySelectorAll("#measurements tr").length === 2`)
+	if got := b.eval(`document.querySelector("#measurements").innerText`); !strings.Contains(got, "temp_c") || !strings.Contains(got, "max 45") || !strings.Contains(got, "pass") {
+		t.Errorf("measurements = %q", got)
+	}
+	if got := b.eval(`document.querySelector("#tests").innerText`); !strings.Contains(got, "temperature in range") || strings.Contains(got, "running") {
+		t.Errorf("tests = %q", got)
+	}
+	b.waitFor("the attempt is listed", textOf("#attempts", "passed"))
+	b.shot("03-job")
+
+	// Compare the regressed candidate with the good one.
+	b.do("open the comparison", chromedp.Navigate(e.srv.URL+"/compare?spec=measure&base="+sha(good)+"&candidate="+sha(bad)))
+	b.waitFor("the regression is shown", textOf("#compare-verdict", "Regression: 1 new failure"))
+	if got := b.eval(`document.querySelector("#compare-tests").innerText`); !strings.Contains(got, "temperature in range") || !strings.Contains(got, "new-failure") {
+		t.Errorf("compare tests = %q", got)
+	}
+	if got := b.eval(`document.querySelector("#compare-measurements").innerText`); !strings.Contains(got, "+63.5") {
+		t.Errorf("compare measurements = %q (want the temp_c delta +63.5)", got)
+	}
+	b.shot("04-compare")
+
+	// The trend of temp_c across the candidates.
+	b.do("open the trend", chromedp.Navigate(e.srv.URL+"/trends?spec=measure&measure=temp_c"))
+	b.waitFor("the chart is drawn", `!!document.querySelector("#chart canvas") && document.querySelectorAll("#trend-points tr").length === 3`)
+	b.shot("05-trends")
+
+	// Hold a board, power it on and type into its console from the page.
+	if st := e.call(t, "POST", "/api/v1/boards/sim-a/hold", op, map[string]string{"duration": "10m", "reason": "type from the browser"}, nil); st != 200 {
+		t.Fatal(st)
+	}
+	wc, _, err := e.dial(t, "/api/v1/boards/sim-a/terminal", dialOpts{token: e.tokens[RoleViewer]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &termReader{conn: wc}
+	watch.readUntil(t, "sim> ")
+	from := len(watch.data)
+	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "cycle"}, nil); st != 200 {
+		t.Fatal(st)
+	}
+	watch.readUntilFrom(t, from, "Booting hilfarm-sim v1.1.0\r\nsim> ")
+	b.do("open the board", chromedp.Navigate(e.srv.URL+"/boards/sim-a"))
+	b.waitFor("the page says we hold the board", textOf("#term-mode", "You hold this board"))
+	b.waitFor("the console shows the power-on marker", xtermHas("power-on"))
+	b.do("type into the console",
+		chromedp.Focus(chromedp.CSS("#console .xterm-helper-textarea")),
+		chromedp.KeyEvent("echo typed-in-chromium\r", rawKeyDown))
+	watch.readUntilFrom(t, from, "typed-in-chromium\r\nsim> ")
+	b.waitFor("the answer shows in the console", xtermHas("typed-in-chromium"))
+	b.waitFor("the power buttons show", `document.querySelectorAll("#board-controls button.power").length === 3`)
+	b.shot("06-board")
+
+	// A phone-sized screen: nothing is wider than the screen but the tables' scroll boxes.
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(e.srv.URL+"/"))
+	b.waitFor("the farm page on a phone", `document.querySelectorAll("#boards tr").length === 2`)
+	if w := b.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("page width on a 390 px screen = %s px", w)
+	}
+	b.shot("07-farm-phone")
+	b.do("phone job page", chromedp.Navigate(e.srv.URL+"/jobs/"+job.ID))
+	b.waitFor("the job page on a phone", xtermHas("temp=23.5C"))
+	if w := b.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("job page width on a 390 px screen = %s px", w)
+	}
+	b.shot("08-job-phone")
+	b.do("desktop viewport", chromedp.ResetViewport())
+
+	// Log out: the cookie is gone and pages send you to the login.
+	b.do("log out", chromedp.Click(chromedp.CSS("#logout")))
+	b.waitFor("the login page shows", `location.pathname === "/login" && !!document.querySelector("#login-form")`)
+	b.do("open the farm again", chromedp.Navigate(e.srv.URL+"/"))
+	b.waitFor("the farm page sends us to the login", `location.pathname === "/login"`)
+
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
 	}
 }

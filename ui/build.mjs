@@ -3,8 +3,7 @@
 // them (served with no-cache). Run with `make ui` (or `npm run build`).
 // The output is deterministic, so CI can rebuild and `git diff` it.
 import * as esbuild from "esbuild";
-import { readFileSync, writeFileSync, rmSync, mkdirSync, readdirSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import { readFileSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
 import path from "node:path";
 
 const out = "dist";
@@ -37,11 +36,4 @@ const html = readFileSync("src/index.html", "utf8")
   .replace("%APP_JS%", js)
   .replace("%APP_CSS%", css);
 writeFileSync(path.join(out, "index.html"), html);
-// Precompressed copies of the big assets (gzip output is deterministic:
-// no name, mtime 0), served to clients that accept gzip.
-for (const f of readdirSync(path.join(out, "assets"))) {
-  if (!/\.(js|css)$/.test(f)) continue;
-  const p = path.join(out, "assets", f);
-  writeFileSync(p + ".gz", gzipSync(readFileSync(p), { level: 9 }));
-}
 console.log(`built ${js} ${css}`);

@@ -1,7 +1,6 @@
 // Package ui serves hilfarm's web UI: the built front-end in dist/ (made
-// from src/ by `make ui` with esbuild, committed, and embedded here with
-// go:embed, so `go build` needs no Node and the page loads nothing from
-// another origin).
+// from src/ by `make ui` with esbuild, committed, and embedded here, so
+// `go build` needs no Node and the page loads nothing from another origin).
 //
 // Handler serves the hashed assets under /assets/ as immutable, index.html
 // (with no-cache) for every page route of the single-page app, and a
@@ -12,12 +11,14 @@ package ui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -49,13 +50,34 @@ func Handler() http.Handler {
 	if err != nil {
 		panic("ui: dist/index.html missing; run `make ui`: " + err.Error())
 	}
-	return &handler{fs: sub, index: index, modified: time.Now()}
+	return &handler{fs: sub, index: index, modified: time.Now(), gz: map[string]func() []byte{}}
 }
 
 type handler struct {
 	fs       fs.FS
 	index    []byte
 	modified time.Time
+
+	mu sync.Mutex
+	gz map[string]func() []byte // asset name -> its gzip form, made once on first use
+}
+
+// gzipped returns the gzip form of an asset, compressing it on first use.
+func (h *handler) gzipped(name string, data []byte) []byte {
+	h.mu.Lock()
+	f, ok := h.gz[name]
+	if !ok {
+		f = sync.OnceValue(func() []byte {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			zw.Write(data)
+			zw.Close()
+			return buf.Bytes()
+		})
+		h.gz[name] = f
+	}
+	h.mu.Unlock()
+	return f()
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -85,11 +107,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func isPage(p string) bool {
 	for _, route := range pageRoutes {
-		if p == route {
-			return true
+		if route == "/" || !strings.HasSuffix(route, "/") {
+			if p == route {
+				return true
+			}
+			continue
 		}
-		if strings.HasSuffix(route, "/") && route != "/" && strings.HasPrefix(p, route) && len(p) > len(route) &&
-			!strings.Contains(p[len(route):], "/") {
+		// A prefix route takes exactly one more path element: /jobs/ID.
+		if rest, ok := strings.CutPrefix(p, route); ok && rest != "" && !strings.Contains(rest, "/") {
 			return true
 		}
 	}
@@ -97,10 +122,10 @@ func isPage(p string) bool {
 }
 
 // asset serves a file of dist/assets. Names carry a content hash, so they
-// are cached for a year as immutable; a precompressed .gz copy is served
-// to clients that accept gzip.
+// are cached for a year as immutable. JavaScript and CSS go gzipped to
+// clients that accept gzip (compressed once, on first use).
 func (h *handler) asset(w http.ResponseWriter, r *http.Request, name string) {
-	if strings.HasSuffix(name, ".gz") || !strings.HasPrefix(name, "assets/") {
+	if !strings.HasPrefix(name, "assets/") {
 		http.NotFound(w, r)
 		return
 	}
@@ -124,11 +149,9 @@ func (h *handler) asset(w http.ResponseWriter, r *http.Request, name string) {
 	hdr.Set("Content-Type", ctype)
 	hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	hdr.Add("Vary", "Accept-Encoding")
-	if acceptsGzip(r) {
-		if gz, err := fs.ReadFile(h.fs, name+".gz"); err == nil {
-			hdr.Set("Content-Encoding", "gzip")
-			data = gz
-		}
+	if (strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css")) && acceptsGzip(r) {
+		hdr.Set("Content-Encoding", "gzip")
+		data = h.gzipped(name, data)
 	}
 	http.ServeContent(w, r, "", h.modified, bytes.NewReader(data))
 }

@@ -25,11 +25,16 @@ function h(tag, attrs, ...children) {
     else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : String(c));
   }
   return el;
+}
+
+// fill replaces an element's children with nodes (arrays flattened, empty values skipped).
+function fill(el, ...nodes) {
+  el.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function badge(state) {
@@ -56,6 +61,13 @@ function dur(s) {
   if (s < 3600) return Math.round(s / 60) + "m";
   if (s < 86400) return (s / 3600).toFixed(1) + "h";
   return (s / 86400).toFixed(1) + "d";
+}
+
+// eta shows an estimate: a time in the past means any moment now.
+function eta(t) {
+  if (!t) return "";
+  if (new Date(t).getTime() <= Date.now()) return h("span", { title: new Date(t).toLocaleString() }, "any moment");
+  return when(t);
 }
 
 function when(t) {
@@ -86,7 +98,7 @@ function notice(text, kind = "error") {
 function ask(title, fields) {
   const dlg = document.getElementById("dialog");
   const form = document.getElementById("dialog-form");
-  form.replaceChildren(
+  fill(form,
     h("h3", {}, title),
     ...fields.map((f) => h("label", {}, f.label, h("input", { name: f.name, value: f.value || "", type: f.type || "text", required: f.required }))),
     h("div", { class: "buttons" },
@@ -188,10 +200,10 @@ class Live {
 
 // console box: an xterm.js terminal with fit and search.
 function consoleBox(id) {
-  const host = h("div", { class: "term", id });
+  const host = h("div", { class: "term" });
   const search = h("input", { type: "search", placeholder: "Search console", class: "term-search", "aria-label": "search the console" });
   const status = h("span", { class: "term-status muted" });
-  const box = h("section", { class: "console" },
+  const box = h("section", { class: "console", id },
     h("div", { class: "term-bar" }, search, status), host);
   const term = new Terminal({
     convertEol: true, scrollback: 20000, fontSize: 13, cursorBlink: false, disableStdin: false,
@@ -270,7 +282,7 @@ function pageFarm() {
       for (const b of snap.boards) counts[b.state] = (counts[b.state] || 0) + 1;
       summary.textContent = `${snap.boards.length} boards: ` + Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") +
         ` · ${snap.queue.filter((j) => j.state === "queued").length} queued, ${snap.queue.filter((j) => j.state === "running").length} running`;
-      body.replaceChildren(...snap.boards.map(boardRow));
+      fill(body, ...snap.boards.map(boardRow));
     },
   });
   return () => live.stop();
@@ -278,13 +290,13 @@ function pageFarm() {
 
 function boardRow(b) {
   return h("tr", { "data-board": b.name },
-    h("td", {}, link("/boards/" + encodeURIComponent(b.name), b.name), b.emulated ? h("span", { class: "muted small" }, " emulated") : null),
-    h("td", {}, b.type),
-    h("td", { class: "small" }, tagText(b.tags)),
+    h("td", { class: "name" }, link("/boards/" + encodeURIComponent(b.name), b.name), b.emulated ? h("span", { class: "muted small" }, " emulated") : null),
+    h("td", { "data-label": "type" }, b.type),
+    h("td", { class: "small", "data-label": "tags" }, tagText(b.tags)),
     h("td", {}, badge(b.state), b.reason ? h("div", { class: "small muted" }, b.reason) : null,
       (b.flags || []).map((f) => h("div", { class: "small flag" }, "⚠ " + f))),
-    h("td", {}, health(b.health)),
-    h("td", {}, b.job ? link("/jobs/" + b.job, b.job) : b.holder ? h("span", {}, "held by " + b.holder, h("div", { class: "small muted" }, "until ", when(b.held_until))) : ""),
+    h("td", { "data-label": "health" }, health(b.health)),
+    h("td", { "data-label": b.job ? "job" : b.holder ? "hold" : "" }, b.job ? link("/jobs/" + b.job, b.job) : b.holder ? h("span", {}, "held by " + b.holder, h("div", { class: "small muted" }, "until ", when(b.held_until))) : ""),
     h("td", { class: "actions" }, boardControls(b, false)));
 }
 
@@ -340,7 +352,7 @@ function pageQueue() {
   let lastIDs = "";
   const loadRecent = async () => {
     const js = await api("GET", "/api/v1/jobs?state=passed,failed,error,cancelled&limit=30");
-    recent.replaceChildren(...js.map((j) => h("tr", {},
+    fill(recent, ...js.map((j) => h("tr", {},
       h("td", {}, link("/jobs/" + j.id, j.id)), h("td", {}, j.spec), h("td", { class: "small" }, fwText(j.firmware)),
       h("td", {}, badge(j.state)), h("td", {}, j.board || ""), h("td", {}, when(j.ended)), h("td", { class: "small" }, j.submitter))));
   };
@@ -348,7 +360,7 @@ function pageQueue() {
     onmessage: (data) => {
       const snap = JSON.parse(data);
       const q = snap.queue.slice().sort((a, b) => (a.state === b.state ? (a.position || 0) - (b.position || 0) : a.state === "running" ? -1 : 1));
-      body.replaceChildren(...(q.length ? q.map(queueRow) : [h("tr", {}, h("td", { colspan: 10, class: "muted" }, "The queue is empty."))]));
+      fill(body, ...(q.length ? q.map(queueRow) : [h("tr", {}, h("td", { colspan: 10, class: "muted" }, "The queue is empty."))]));
       const ids = q.map((j) => j.id).join(",");
       if (ids !== lastIDs) { lastIDs = ids; action(loadRecent); }
     },
@@ -368,7 +380,7 @@ function queueRow(j) {
     h("td", { class: "small" }, fwText(j.firmware)),
     h("td", {}, badge(j.state)),
     h("td", {}, j.board ? link("/boards/" + encodeURIComponent(j.board), j.board) : ""),
-    h("td", {}, j.eta ? when(j.eta) : ""),
+    h("td", {}, eta(j.eta)),
     h("td", { class: "small" }, j.submitter),
     h("td", {}, j.priority),
     h("td", {}, can("submitter") ? h("button", { class: "cancel", onclick: () => action(() => api("POST", `/api/v1/jobs/${j.id}/cancel`)) }, "Cancel") : ""));
@@ -407,16 +419,16 @@ async function pageJob(id) {
     h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["#", "Board", "State", "Started", "Ended", "Reason"].map((c) => h("th", {}, c)))), attempts)));
 
   const showInfo = (j) => {
-    info.replaceChildren(
+    fill(info,
       h("dt", {}, "Spec"), h("dd", {}, j.spec),
       h("dt", {}, "Firmware"), h("dd", { class: "mono" }, fwText(j.firmware)),
       h("dt", {}, "Board"), h("dd", {}, j.board ? link("/boards/" + encodeURIComponent(j.board), j.board) : "—"),
       h("dt", {}, "Submitter"), h("dd", {}, j.submitter),
       h("dt", {}, "Priority"), h("dd", {}, j.priority),
       j.position ? [h("dt", {}, "Position"), h("dd", {}, j.position)] : null,
-      j.eta ? [h("dt", {}, j.state === "queued" ? "Starts" : "Ends"), h("dd", {}, when(j.eta))] : null,
+      j.eta ? [h("dt", {}, j.state === "queued" ? "Starts" : "Ends"), h("dd", {}, eta(j.eta))] : null,
       h("dt", {}, "Created"), h("dd", {}, when(j.created)));
-    attempts.replaceChildren(...j.attempts.map((a) => h("tr", {},
+    fill(attempts, ...j.attempts.map((a) => h("tr", {},
       h("td", {}, a.n), h("td", {}, a.board), h("td", {}, badge(a.state)), h("td", {}, when(a.started)), h("td", {}, when(a.ended)), h("td", { class: "small" }, a.reason || ""))));
     cancel.hidden = !["queued", "running"].includes(j.state);
   };
@@ -432,7 +444,7 @@ async function pageJob(id) {
       const st = badge("pending");
       const msg = h("div", { class: "small msg" });
       const el = h("div", { class: "test", "data-test": name }, h("div", { class: "test-head" }, st, " ", h("b", {}, phase === "test" ? name : phase), h("span", { class: "muted small att" })), msg, steps);
-      tests.append(el);
+      if (phase === "setup") tests.prepend(el); else tests.append(el);
       t = { el, st, steps, msg, stepEls: new Map(), att: el.querySelector(".att") };
       testEls.set(key, t);
     }
@@ -445,7 +457,7 @@ async function pageJob(id) {
     const d = e.data;
     switch (e.type) {
       case "state": {
-        state.replaceChildren(badge(d.state));
+        fill(state, badge(d.state));
         reason.textContent = d.reason || "";
         if (d.state === "running" && d.board) con.marker(`attempt ${d.attempt || 1} on ${d.board}`, "33");
         if (["passed", "failed", "error", "cancelled"].includes(d.state)) {
@@ -459,7 +471,7 @@ async function pageJob(id) {
         break;
       case "test_started": {
         const t = testEl(d.phase, d.test, d.attempt);
-        if (d.attempt > 1) { t.steps.replaceChildren(); t.stepEls.clear(); }
+        if (d.attempt > 1) { fill(t.steps); t.stepEls.clear(); }
         const nb = badge("running"); t.st.replaceWith(nb); t.st = nb;
         break;
       }
@@ -547,7 +559,7 @@ function pageBoard(name) {
   const loadJobs = async () => {
     const js = await api("GET", "/api/v1/jobs?limit=300");
     const mine = js.filter((j) => j.board === name || (j.attempts || []).some((a) => a.board === name)).slice(0, 20);
-    recent.replaceChildren(...mine.map((j) => h("tr", {},
+    fill(recent, ...mine.map((j) => h("tr", {},
       h("td", {}, link("/jobs/" + j.id, j.id)), h("td", {}, j.spec), h("td", { class: "small" }, fwText(j.firmware)),
       h("td", {}, badge(j.state)), h("td", {}, when(j.ended || j.started)))));
   };
@@ -555,8 +567,8 @@ function pageBoard(name) {
     onmessage: (data) => {
       const s = JSON.parse(data);
       board = s.boards.find((b) => b.name === name);
-      if (!board) { head.replaceChildren(h("p", { class: "error" }, "No such board.")); return; }
-      head.replaceChildren(h("dl", { class: "info" },
+      if (!board) { fill(head, h("p", { class: "error" }, "No such board.")); return; }
+      fill(head, h("dl", { class: "info" },
         h("dt", {}, "Type"), h("dd", {}, board.type, board.emulated ? " (emulated)" : ""),
         h("dt", {}, "Tags"), h("dd", {}, tagText(board.tags) || "—"),
         h("dt", {}, "State"), h("dd", { id: "board-state" }, badge(board.state), " since ", when(board.since), board.reason ? h("div", { class: "small muted" }, board.reason) : null),
@@ -564,7 +576,7 @@ function pageBoard(name) {
         (board.flags || []).length ? [h("dt", {}, "Flags"), h("dd", {}, board.flags.map((f) => h("div", { class: "flag small" }, f)))] : null,
         h("dt", {}, "Job"), h("dd", {}, board.job ? link("/jobs/" + board.job, board.job) : "—"),
         board.holder ? [h("dt", {}, "Held by"), h("dd", {}, board.holder, " until ", when(board.held_until))] : null));
-      controls.replaceChildren(...boardControls(board, true));
+      fill(controls, ...boardControls(board, true));
       showMode();
       const key = board.state + board.job;
       if (key !== lastJobs) { lastJobs = key; action(loadJobs); }
@@ -577,7 +589,7 @@ function pageBoard(name) {
       if (typeof data !== "string") { con.term.write(new Uint8Array(data)); return; }
       const m = JSON.parse(data);
       if (m.type === "marker") con.marker(markerText(m), markerColour[m.kind] || "36");
-      else if (m.type === "hello") { you = m.you; if (me) me.actor = m.you; showMode(); controls.replaceChildren(...(board ? boardControls(board, true) : [])); }
+      else if (m.type === "hello") { you = m.you; if (me) me.actor = m.you; showMode(); fill(controls, ...(board ? boardControls(board, true) : [])); }
       else if (m.type === "error") notice(m.error);
     },
     onclose: (code) => { con.status(code === 1013 ? "too slow: replaying…" : "reconnecting…"); },
@@ -614,7 +626,7 @@ async function pageCompare() {
   const specNames = [...cat.keys()].sort();
   const spec = q.get("spec") || specNames[0] || "";
   const fws = [...(cat.get(spec) || new Map()).values()].sort((a, b) => (a.last < b.last ? 1 : -1));
-  const fwOpts = fws.map((f) => [f.sha256, `${f.version || "?"} ${short(f.sha256)} (${f.jobs} jobs)`]);
+  const fwOpts = fws.map((f) => [f.sha256, `${f.version ? f.version + " " : ""}${short(f.sha256)} (${f.jobs} job${f.jobs > 1 ? "s" : ""})`]);
   const base = q.get("base") || (fws[1] || fws[0] || {}).sha256 || "";
   const cand = q.get("candidate") || (fws[0] || {}).sha256 || "";
   const out = h("div", { id: "comparison" });
@@ -701,7 +713,7 @@ async function pageTrends() {
     return;
   }
   const pts = await api("GET", `/api/v1/trends?spec=${encodeURIComponent(spec)}&measure=${encodeURIComponent(measure)}`);
-  table.replaceChildren(...pts.slice().reverse().map((p) => h("tr", { class: "v-" + p.verdict },
+  fill(table, ...pts.slice().reverse().map((p) => h("tr", { class: "v-" + p.verdict },
     h("td", {}, when(p.at)), h("td", { class: "small" }, (p.version || "") + " " + short(p.sha256)), h("td", {}, p.board),
     h("td", { class: "num" }, num(p.value, p.unit)), h("td", {}, badge(p.verdict)), h("td", {}, link("/jobs/" + p.job, p.job)))));
   if (!pts.length) {
@@ -731,7 +743,7 @@ let cleanup = null;
 let seq = 0;
 
 function render(...nodes) {
-  document.getElementById("main").replaceChildren(...nodes.flat());
+  fill(document.getElementById("main"), ...nodes);
 }
 
 async function route() {
@@ -776,8 +788,8 @@ function setMe(m) {
 
 function showWho() {
   const who = document.getElementById("who");
-  if (!me) { who.replaceChildren(); return; }
-  who.replaceChildren(h("span", { class: "small" }, `${me.name} · ${me.role} `),
+  if (!me) { fill(who); return; }
+  fill(who, h("span", { class: "small" }, `${me.name} · ${me.role} `),
     h("button", { id: "logout", onclick: async () => {
       await action(() => api("POST", "/api/v1/logout"));
       me = null;

@@ -1,0 +1,29 @@
+# The web UI (package ui, docs/ui.md): `make ui` rebuilds ui/dist from
+# ui/src with esbuild (Node and npm needed; `go build` is not: dist/ is
+# committed and embedded). ui-check (after `go test`) rebuilds from the
+# lockfile and fails if the committed assets differ. The browser tests
+# (farm: TestUIInBrowser) need Debian's chromium.
+DEB_PACKAGES += chromium
+TEST_EXTRA   += ui-check
+BENCH_EXTRA  += ui-bench
+
+.PHONY: ui ui-check ui-bench ui-screenshots
+
+ui: ## rebuild the web UI's assets (ui/dist) from ui/src with npm ci + esbuild
+	cd ui && npm ci --no-audit --no-fund && npm run build
+
+ui-check: ## fail if the committed ui/dist differs from a fresh build of ui/src
+	@if ! command -v npm >/dev/null; then \
+	  echo "ui-check: npm not found (install Node >= 18 with npm); skipping the check of ui/dist"; \
+	  if [ "$${CI:-}" = "true" ]; then echo "ui-check: CI=true: a skip is a failure" >&2; exit 1; fi; \
+	  exit 0; fi
+	cd ui && npm ci --no-audit --no-fund && npm run build
+	@git diff --exit-code --stat -- ui/dist && \
+	  test -z "$$(git ls-files --others --exclude-standard -- ui/dist)" || \
+	  { echo "ui-check: ui/dist is not what ui/src builds to: run 'make ui' and commit ui/dist" >&2; exit 1; }
+
+ui-screenshots: ## run the browser test and keep its screenshots in build/screenshots
+	HILFARM_SCREENSHOTS=$(CURDIR)/build/screenshots $(GO) test -race -count=1 -run '^TestUIInBrowser$$' -v ./farm/
+
+ui-bench: ## console fan-out (10 MB to 50 websocket viewers, one stalled) and pty-to-websocket latency at 115200 baud
+	$(GO) test -run '^$$' -bench '^Benchmark(ConsoleFanout|ConsoleLatency)' -benchtime 1x -count 1 -timeout 10m ./farm/
