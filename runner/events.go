@@ -87,6 +87,7 @@ type StepFinished struct {
 	Attempt  int            `json:"attempt"`
 	Index    int            `json:"index"`
 	Kind     specs.StepKind `json:"kind"`
+	Summary  string         `json:"summary"`
 	Outcome  Outcome        `json:"outcome"`
 	FailKind string         `json:"fail_kind,omitempty"`
 	Message  string         `json:"message,omitempty"`

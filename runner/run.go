@@ -418,7 +418,7 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 		sr.Outcome, sr.FailKind, sr.Message = se.outcome, se.kind, se.msg
 	}
 	sr.Duration = Duration(e.now().Sub(start))
-	e.emit(StepFinished{Time: e.now(), Phase: e.phase, Test: e.test, Attempt: e.attempt, Index: i, Kind: st.Kind,
+	e.emit(StepFinished{Time: e.now(), Phase: e.phase, Test: e.test, Attempt: e.attempt, Index: i, Kind: st.Kind, Summary: sr.Summary,
 		Outcome: sr.Outcome, FailKind: sr.FailKind, Message: sr.Message, Duration: sr.Duration})
 	return sr
 }
