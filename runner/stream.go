@@ -45,16 +45,19 @@ type window struct {
 
 func (w *window) end() int64 { return w.base + int64(len(w.buf)) }
 
-// append adds p, which is at most searchEvery bytes long.
+// append adds p, which is at most searchEvery bytes long. The buffer grows
+// to at most 2×RegexWindow; then the oldest bytes beyond RegexWindow go.
 func (w *window) append(p []byte) {
-	if w.buf == nil {
-		w.buf = make([]byte, 0, 2*RegexWindow)
-	}
-	if len(w.buf)+len(p) > cap(w.buf) {
+	if len(w.buf)+len(p) > 2*RegexWindow {
 		drop := len(w.buf) - RegexWindow
 		copy(w.buf, w.buf[drop:])
 		w.buf = w.buf[:RegexWindow]
 		w.base += int64(drop)
+	}
+	if len(w.buf)+len(p) > cap(w.buf) {
+		nb := make([]byte, len(w.buf), min(2*RegexWindow, max(2*cap(w.buf), len(w.buf)+len(p), 4096)))
+		copy(nb, w.buf)
+		w.buf = nb
 	}
 	w.buf = append(w.buf, p...)
 }
