@@ -11,4 +11,4 @@ runner-fuzz: ## fuzz the runner's expect engine for $(RUNNER_FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzExpect$$' -fuzztime $(RUNNER_FUZZTIME) ./runner/
 
 runner-bench: ## runner benchmarks: 50 MB console flood vs a bare read loop, ping/pong round trip, peak RSS
-	$(GO) test -run '^TestBenchTable$$' -count=1 -v -timeout 10m ./runner/ -bench-table
+	$(GO) test -run '^$$' -bench '^Benchmark(Flood|RoundTrip|FloodPeakRSS)$$' -benchtime 1x -count 1 -timeout 10m ./runner/
