@@ -643,3 +643,22 @@ func TestRunRejectsIncompleteJobs(t *testing.T) {
 		}
 	}
 }
+
+func TestInjectedClock(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clock := fake.NewManualClock(t0)
+	r := newRig()
+	r.console.Print("hi\n")
+	spec := &specs.Spec{Name: "c", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{expectText(t, "hi", long)}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{Now: clock.Now})
+	if !res.Started.Equal(t0) || !res.Finished.Equal(t0) || res.Duration != 0 || !res.Tests[0].Started.Equal(t0) {
+		t.Errorf("times %v %v %v: want all at %v", res.Started, res.Finished, res.Duration, t0)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.events {
+		if _, console := ev.(runner.ConsoleOutput); !console && !ev.When().Equal(t0) {
+			t.Errorf("%s at %v, want %v", ev.Type(), ev.When(), t0)
+		}
+	}
+}
