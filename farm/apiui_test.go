@@ -1,6 +1,7 @@
 package farm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -14,15 +15,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/creack/pty"
 	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/fixtures/sim"
@@ -1020,4 +1025,335 @@ func TestUIInBrowser(t *testing.T) {
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
 	}
+}
+
+// ---------------------------------------------------------------- benchmarks
+
+// Environment of the fan-out viewer process (TestFanoutViewerProcess).
+const (
+	envFanoutURL   = "HILFARM_FANOUT_URL"
+	envFanoutToken = "HILFARM_FANOUT_TOKEN"
+	envFanoutN     = "HILFARM_FANOUT_VIEWERS"
+	envFanoutBytes = "HILFARM_FANOUT_BYTES"
+	envFanoutMark  = "HILFARM_FANOUT_MARK"
+	envFanoutStall = "HILFARM_FANOUT_STALL"
+)
+
+// fanoutResult is what the viewer process reports.
+type fanoutResult struct {
+	Done         []int64  `json:"done_ns"` // per viewer: when its last flood byte arrived
+	Errors       []string `json:"errors,omitempty"`
+	StalledCode  int      `json:"stalled_code,omitempty"`
+	StalledBytes int      `json:"stalled_bytes,omitempty"`
+}
+
+// TestFanoutViewerProcess is the viewer side of BenchmarkConsoleFanout, run
+// in a process of its own so that the benchmark's CPU figures are the
+// server's alone. Without its environment it does nothing.
+func TestFanoutViewerProcess(t *testing.T) {
+	url := os.Getenv(envFanoutURL)
+	if url == "" {
+		return
+	}
+	n, _ := strconv.Atoi(os.Getenv(envFanoutN))
+	size, _ := strconv.Atoi(os.Getenv(envFanoutBytes))
+	mark := []byte(os.Getenv(envFanoutMark) + "\r\nsim> ")
+	h := http.Header{"Authorization": {"Bearer " + os.Getenv(envFanoutToken)}}
+	dial := func() *websocket.Conn {
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10}).Dial(url, h)
+		if err != nil {
+			fmt.Printf("ERROR %v\n", err)
+			os.Exit(1)
+		}
+		return c
+	}
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = dial()
+	}
+	var stalled *websocket.Conn
+	if os.Getenv(envFanoutStall) != "" {
+		stalled = dial()
+	}
+	res := fanoutResult{Done: make([]int64, n)}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// The flood repeats a 64-byte pattern: compare whole messages with a
+	// long copy of it (memcmp), so the viewers cost little CPU.
+	pattern := sim.FloodBytes(64 + 256<<10)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			fail := func(err error) {
+				mu.Lock()
+				res.Errors = append(res.Errors, fmt.Sprintf("viewer %d: %v", i, err))
+				mu.Unlock()
+			}
+			var window []byte // bytes before the mark
+			got := -1         // flood bytes checked; -1: mark not seen yet
+			buf := make([]byte, 256<<10)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			for got < size {
+				typ, r, err := c.NextReader()
+				if err != nil {
+					fail(fmt.Errorf("after %d flood bytes: %w", got, err))
+					return
+				}
+				if typ != websocket.BinaryMessage {
+					continue
+				}
+				for {
+					k, err := io.ReadFull(r, buf)
+					p := buf[:k]
+					if got < 0 {
+						window = append(window, p...)
+						m := bytes.Index(window, mark)
+						if m < 0 {
+							window = window[max(0, len(window)-len(mark)):]
+						} else {
+							p, got = window[m+len(mark):], 0
+						}
+					}
+					if got >= 0 {
+						p = p[:min(len(p), size-got)]
+						off := got % 64
+						if !bytes.Equal(p, pattern[off:off+len(p)]) {
+							fail(fmt.Errorf("flood bytes %d..%d are not the pattern", got, got+len(p)))
+							return
+						}
+						got += len(p)
+					}
+					if err == io.EOF || err == io.ErrUnexpectedEOF {
+						break
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+				}
+			}
+			res.Done[i] = time.Now().UnixNano()
+		}()
+	}
+	fmt.Println("READY")
+	wg.Wait()
+	if stalled != nil {
+		// Only now does the stalled viewer read: its backlog, then the close.
+		_ = stalled.SetReadDeadline(time.Now().Add(time.Minute))
+		for {
+			_, p, err := stalled.ReadMessage()
+			res.StalledBytes += len(p)
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					res.StalledCode = ce.Code
+				}
+				break
+			}
+		}
+		stalled.Close()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Printf("RESULT %s\n", b)
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// BenchmarkConsoleFanout: one sim board floods 10 MB through its console
+// to 1 and to 50 websocket viewers (in another process), then to 50 that
+// keep up and one that stops reading. Every viewer that keeps up must get
+// every byte in order; the stalled one must be dropped with 1013. Reported:
+// the time from the command to the last viewer's last byte, and the CPU
+// seconds of the server process (controller, recorder, sim board, websockets).
+func BenchmarkConsoleFanout(b *testing.B) {
+	e := startUI(b, testFarm, nil) // the recorder's defaults: 1024 records queued per viewer
+	e.flashAndHold(b, "sim-a", "r1")
+	op := e.tokens[RoleOperator]
+	w, _, err := e.dial(b, "/api/v1/boards/sim-a/terminal", dialOpts{token: op})
+	if err != nil {
+		b.Fatal(err)
+	}
+	watch := &termReader{conn: w}
+	watch.readUntil(b, "sim> ")
+	from := len(watch.data)
+	if st := e.call(b, "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "cycle"}, nil); st != 200 {
+		b.Fatal(st)
+	}
+	watch.readUntilFrom(b, from, "Booting hilfarm-sim v1.1.0\r\nsim> ")
+	w.Close() // this test viewer would be dropped by the flood anyway
+	const size = 10 << 20
+	run := 0
+	for _, c := range []struct {
+		name    string
+		viewers int
+		stall   bool
+	}{{"viewers=1", 1, false}, {"viewers=50", 50, false}, {"viewers=50+1stalled", 50, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			var wall, cpu, viewerCPU float64
+			for range b.N {
+				run++
+				mark := fmt.Sprintf("fanout-run-%d", run)
+				cmd := exec.Command(os.Args[0], "-test.run=^TestFanoutViewerProcess$", "-test.count=1")
+				cmd.Env = append(os.Environ(), envFanoutURL+"="+e.wsURL("/api/v1/boards/sim-a/terminal"), envFanoutToken+"="+e.tokens[RoleViewer],
+					envFanoutN+"="+strconv.Itoa(c.viewers), envFanoutBytes+"="+strconv.Itoa(size), envFanoutMark+"="+mark)
+				if c.stall {
+					cmd.Env = append(cmd.Env, envFanoutStall+"=1")
+				}
+				cmd.Stderr = os.Stderr
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				lines := bufio.NewScanner(out)
+				lines.Buffer(nil, 1<<20)
+				line := func(prefix string) string {
+					for lines.Scan() {
+						if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
+							return s
+						}
+					}
+					cmd.Wait()
+					b.Fatalf("viewer process: no %q line", prefix)
+					return ""
+				}
+				line("READY")
+				cpu0, t0 := cpuSeconds(), time.Now()
+				if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], fmt.Appendf(nil, "echo %s\rflood %d\r", mark, size)); err != nil {
+					b.Fatal(err)
+				}
+				var res fanoutResult
+				if err := json.Unmarshal([]byte(line("RESULT ")), &res); err != nil {
+					b.Fatal(err)
+				}
+				cpu1 := cpuSeconds()
+				if err := cmd.Wait(); err != nil {
+					b.Fatalf("viewer process: %v", err)
+				}
+				viewerCPU += (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+				if len(res.Errors) > 0 {
+					b.Fatalf("viewers that keep up lost bytes:\n%s", strings.Join(res.Errors, "\n"))
+				}
+				last := slices.Max(res.Done)
+				wall += time.Duration(last - t0.UnixNano()).Seconds()
+				cpu += cpu1 - cpu0
+				if c.stall && res.StalledCode != websocket.CloseTryAgainLater {
+					b.Errorf("stalled viewer: close code %d after %d bytes, want 1013", res.StalledCode, res.StalledBytes)
+				}
+				if c.stall {
+					b.Logf("%s: the stalled viewer got %d bytes, then close %d", c.name, res.StalledBytes, res.StalledCode)
+				}
+			}
+			b.ReportMetric(wall/float64(b.N), "s/last-viewer-done")
+			b.ReportMetric(cpu/float64(b.N), "server-cpu-s")
+			b.ReportMetric(viewerCPU/float64(b.N), "viewers-cpu-s")
+			b.ReportMetric(0, "ns/op")
+			b.Logf("%s: 10 MiB to %d viewers: last viewer done after %.3f s; server CPU %.3f s; viewer process CPU %.3f s",
+				c.name, c.viewers, wall/float64(b.N), cpu/float64(b.N), viewerCPU/float64(b.N))
+		})
+	}
+}
+
+// BenchmarkConsoleLatency: bytes written into a pty at 115200 baud pacing
+// (in ~1 ms bursts, as a USB serial adapter delivers them) reach a real
+// farm board's serial console (go.bug.st/serial), its recorder and a
+// websocket viewer; reported: the latency from the write to the websocket
+// message, p50 and p99, over 1 s of console (11520 bytes).
+func BenchmarkConsoleLatency(b *testing.B) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		b.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	farmSrc := fmt.Sprintf(`
+farm "bench" {}
+board_type "bare" {}
+board "pty-1" {
+  type = "bare"
+  power "command" {
+    on  = ["true"]
+    off = ["true"]
+  }
+  console "serial" {
+    port = %q
+    baud = 115200
+  }
+}
+`, tty.Name())
+	e := startUI(b, farmSrc, nil)
+	c, _, err := e.dial(b, "/api/v1/boards/pty-1/terminal", dialOpts{token: e.tokens[RoleViewer]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &termReader{conn: c}
+	if _, err := ptmx.Write([]byte("SYNC-0\n")); err != nil {
+		b.Fatal(err)
+	}
+	r.readUntil(b, "SYNC-0\n")
+	const perSecond = 115200 / 10 // 8N1: 10 bits a byte
+	var lats []time.Duration
+	for range b.N {
+		n := perSecond
+		written := make([]time.Time, n)
+		payload := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+		done := make(chan error, 1)
+		go func() {
+			// The reader: match each received byte to its write time.
+			got := 0
+			for got < n {
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					done <- err
+					return
+				}
+				at := time.Now()
+				if typ != websocket.BinaryMessage {
+					continue
+				}
+				for range p {
+					if got < n {
+						lats = append(lats, at.Sub(written[got]))
+					}
+					got++
+				}
+			}
+			done <- nil
+		}()
+		start := time.Now()
+		for sent := 0; sent < n; {
+			due := min(n, int(time.Since(start).Seconds()*perSecond)+1)
+			if due > sent {
+				now := time.Now()
+				for k := sent; k < due; k++ {
+					written[k] = now
+				}
+				if _, err := ptmx.Write(payload[sent:due]); err != nil {
+					b.Fatal(err)
+				}
+				sent = due
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	slices.Sort(lats)
+	p := func(q float64) time.Duration { return lats[min(len(lats)-1, int(q*float64(len(lats))))] }
+	b.ReportMetric(float64(p(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(p(0.99).Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lats[len(lats)-1].Microseconds()), "max-µs")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("pty byte -> websocket message at 115200 baud: p50 %v, p99 %v, max %v over %d bytes", p(0.5), p(0.99), lats[len(lats)-1], len(lats))
 }
