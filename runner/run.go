@@ -25,6 +25,8 @@ const (
 	DefaultAbandonAfter     = 10 * time.Second
 	// evidenceLines is how many console lines a failed expect quotes.
 	evidenceLines = 20
+	// syncWriteMax is the largest send written without a helper goroutine.
+	syncWriteMax = 1024
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -791,6 +793,18 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		}
 		if e.closed {
 			return infra(KindConsole, "board %s: console closed; cannot send", name)
+		}
+		if len(p) <= syncWriteMax {
+			// A command line fits the port's buffers: write it from this
+			// goroutine (no hand-off, lower latency). Console.Write honours
+			// ctx; a panic is recovered by runStep.
+			if err := e.b.Console.Write(ctx, p); err != nil {
+				if ctx.Err() != nil {
+					return e.ctxErr(ctx, "send", true)
+				}
+				return infra(KindConsole, "board %s: write to console: %v", name, err)
+			}
+			return nil
 		}
 		return e.operate(ctx, operation{what: "send", kind: KindConsole,
 			fn: func(c context.Context) error { return e.b.Console.Write(c, p) },
