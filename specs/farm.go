@@ -418,10 +418,12 @@ func (d *decoder) console(b *hcl.Block) *Console {
 	if a := c.Attributes["stop_bits"]; a != nil {
 		if v, ok := d.value(a, cty.String); ok {
 			switch s := v.AsString(); s {
-			case "1", "1.5", "2":
+			case "1", "2":
 				con.StopBits = s
+			case "1.5":
+				d.errorf(a.Expr.Range(), "Unsupported stop bits", `Linux serial ports cannot use 1.5 stop bits (termios has only 1 and 2): use "1" or "2".`)
 			default:
-				d.errorf(a.Expr.Range(), "Invalid value", `The attribute "stop_bits" must be "1", "1.5" or "2"; got %q.`, s)
+				d.errorf(a.Expr.Range(), "Invalid value", `The attribute "stop_bits" must be "1" or "2"; got %q.`, s)
 			}
 		}
 	}

@@ -119,7 +119,7 @@ type Console struct {
 	Baud     int    `json:"baud"`      // default 115200
 	DataBits int    `json:"data_bits"` // 5..8, default 8
 	Parity   string `json:"parity"`    // none (default), odd, even, mark, space
-	StopBits string `json:"stop_bits"` // "1" (default), "1.5", "2"
+	StopBits string `json:"stop_bits"` // "1" (default) or "2" (Linux has no 1.5)
 	// ModemLines enables DTR/RTS control; off by default (ptys and many
 	// adapters have none). When on, DTR and RTS are the levels set at open.
 	ModemLines bool `json:"modem_lines"`
