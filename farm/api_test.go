@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -539,3 +540,48 @@ func TestAPIJobLifecycleAndStreams(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestAPIServeShutdownClosesWebsockets: a websocket following a queued job
+// gets a going-away close when Serve's context ends, and Serve returns only
+// after its handler did.
+func TestAPIServeShutdownClosesWebsockets(t *testing.T) {
+	leakCheck(t)
+	e := startAPI(t, testFarm, nil)
+	for _, b := range []string{"sim-a", "sim-b"} {
+		if err := e.tc.SetMaintenance(context.Background(), b, true, "hold the queue", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e.submit(t, e.tokens[RoleSubmitter], streamOrder, `{}`, bootSpec, "fw.hcl", []byte(goodModel))
+	if a.status != http.StatusCreated {
+		t.Fatalf("submit: %d %s", a.status, a.body)
+	}
+	var j JobView
+	json.Unmarshal(a.body, &j)
+
+	api := NewAPI(e.tc.Controller, APIOptions{Auth: NewAuth(e.tc.db, false, nil)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- api.Serve(ctx, ln) }()
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/api/v1/jobs/"+j.ID+"/events", bearer(e.tokens[RoleViewer]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, msg, err := conn.ReadMessage() // the queued state
+	if err != nil || !strings.Contains(string(msg), `"queued"`) {
+		t.Fatalf("first event %s, %v", msg, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	_, _, err = conn.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("after shutdown: %v, want close 1001", err)
+	}
+}

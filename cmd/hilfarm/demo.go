@@ -39,6 +39,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:8080", "listen `address`; if it is taken, a free port is used")
 	keep := fs.Bool("keep", false, "keep the temporary data dir")
 	noJobs := fs.Bool("no-jobs", false, "do not submit the example jobs")
+	noQEMU := fs.Bool("no-qemu", false, "leave out the QEMU boards even when QEMU is installed")
 	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,7 +56,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	_, qemuErr := exec.LookPath("qemu-system-arm")
-	demoFarm(f, qemuErr == nil)
+	qemu := qemuErr == nil && !*noQEMU
+	demoFarm(f, qemu)
 	if len(f.Boards) == 0 {
 		return fmt.Errorf("%s has no emulated boards", *farmPath)
 	}
@@ -76,7 +78,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	exampleDir := filepath.Dir(filepath.Dir(f.Filename)) // the repository root for examples/farm.hcl
-	jobs := demoJobs(exampleDir, qemuErr == nil)
+	jobs := demoJobs(exampleDir, qemu)
 	return serve(ctx, serveConfig{
 		farm: f, dataDir: dataDir, ln: ln, log: log, stdout: stdout,
 		ready: func(ctx context.Context, url string, db *store.DB) error {
