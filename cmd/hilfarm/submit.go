@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -69,8 +70,13 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge || ae.Status == http.StatusUnprocessableEntity) {
-			fmt.Fprintf(stderr, "hilfarm submit: rejected: %s\n", ae.Message)
-			writeDiagnostics(stderr, ae.Diagnostics)
+			if len(ae.Diagnostics) > 0 {
+				fmt.Fprintf(stderr, "hilfarm submit: rejected: %s has %d problem(s):\n", *specPath, len(ae.Diagnostics))
+				src, _ := os.ReadFile(*specPath)
+				writeDiagnostics(stderr, ae.Diagnostics, filepath.Base(*specPath), src)
+			} else {
+				fmt.Fprintf(stderr, "hilfarm submit: rejected: %s\n", ae.Message)
+			}
 			return &exitError{code: exitRejected}
 		}
 		return err
@@ -143,8 +149,11 @@ func downloadFile(ctx context.Context, c *client, path, file string) error {
 	return f.Close()
 }
 
-// writeDiagnostics prints API diagnostics as file:line:col: severity: summary: detail.
-func writeDiagnostics(w io.Writer, ds []specs.Diagnostic) {
+// writeDiagnostics prints API diagnostics as file:line:col: severity:
+// summary: detail, each followed by its source line and a marker when the
+// diagnostic is in the file whose name and source are given.
+func writeDiagnostics(w io.Writer, ds []specs.Diagnostic, name string, src []byte) {
+	lines := strings.Split(string(src), "\n")
 	for _, d := range ds {
 		var b strings.Builder
 		if d.Range != nil {
@@ -155,6 +164,28 @@ func writeDiagnostics(w io.Writer, ds []specs.Diagnostic) {
 			b.WriteString(": " + d.Detail)
 		}
 		fmt.Fprintln(w, b.String())
+		if r := d.Range; r != nil && r.Filename == name && r.Start.Line >= 1 && r.Start.Line <= len(lines) {
+			line := strings.TrimRight(lines[r.Start.Line-1], "\r")
+			col := max(r.Start.Column, 1)
+			width := 1
+			if r.End.Line == r.Start.Line && r.End.Column > col {
+				width = r.End.Column - col
+			}
+			pad := []rune(line)
+			if col-1 > len(pad) {
+				col = len(pad) + 1
+			}
+			// Keep tabs so the marker lines up under the source.
+			var indent strings.Builder
+			for _, c := range pad[:col-1] {
+				if c == '\t' {
+					indent.WriteRune('\t')
+				} else {
+					indent.WriteRune(' ')
+				}
+			}
+			fmt.Fprintf(w, "  %4d | %s\n       | %s%s\n", r.Start.Line, line, indent.String(), strings.Repeat("^", width))
+		}
 	}
 }
 

@@ -169,7 +169,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 		if code != exitRejected {
 			t.Fatalf("exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		if !strings.Contains(errs, "bad.hcl:3:3: error: Unsupported argument") {
+		if !strings.Contains(errs, "bad.hcl:3:3: error: Unsupported argument") || !strings.Contains(errs, "3 |   timeuot = \"1m\"\n       |   ^^^^^^^\n") {
 			t.Errorf("stderr lacks the diagnostic:\n%s", errs)
 		}
 	})
