@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hilfarm/hilfarm/fixtures/qemu"
 	"github.com/hilfarm/hilfarm/fixtures/serial"
@@ -86,6 +87,56 @@ func TestQEMUUBoot(t *testing.T) {
 	if !strings.HasPrefix(res.Captures["uboot"], "2023.") {
 		t.Errorf("captures %v", res.Captures)
 	}
+
+	// Power on, expect U-Boot, interrupt autoboot, prompt, version, and a
+	// measurement (the DRAM size bdinfo reports, in hex).
+	spec := parseSpec(t, `
+spec "uboot-measure" {
+  board { type = "qemu-arm-virt" }
+  timeout = "1m"
+  fail_on = ["data abort", "undefined instruction"]
+  setup {
+    power "on" {}
+    expect {
+      regex  = "U-Boot ([0-9.]+)"
+      within = "30s"
+      capture = "banner"
+    }
+    expect { text = "Hit any key to stop autoboot" }
+    send { line = "" }
+    expect { text = "=> " }
+  }
+  test "version" {
+    send { line = "version" }
+    expect {
+      regex   = "U-Boot ([0-9.]+)"
+      capture = "version"
+    }
+    assert { that = capture.version == capture.banner }
+  }
+  test "dram size" {
+    send { line = "bdinfo" }
+    measure "dram_bytes" {
+      regex = "-> size\\s+= (0x[0-9a-fA-F]+)"
+      unit  = "B"
+      min   = 67108864
+      max   = 4294967296
+    }
+  }
+  teardown {
+    power "off" {}
+  }
+}`)
+	res = runQEMU(t, b, spec, specs.Firmware{Name: "u-boot.bin", Version: "2023.01", Path: ubootBin}, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed, runner.Passed)
+	if got := res.Measures["dram_bytes"]; got != 128<<20 {
+		t.Errorf("dram_bytes = %v, want %d (QEMU virt's default 128 MiB)", got, 128<<20)
+	}
+	var boot runner.Duration
+	for _, s := range res.Setup.Attempts[0].Steps[:4] {
+		boot += s.Duration
+	}
+	t.Logf("power on to the U-Boot prompt through hilfarm's console: %v", boot.Std().Round(time.Millisecond))
 }
 
 func TestQEMUCortexM3Versions(t *testing.T) {

@@ -930,7 +930,7 @@ func (e *engine) measure(ctx context.Context, x *specs.MeasureStep, sr *StepResu
 	}
 	sr.Match = mt.text
 	raw := mt.groups[group]
-	v, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+	v, err := parseNumber(raw)
 	if err != nil {
 		return failed(KindMeasure, "measure %s: %q (from %q) is not a number", x.Name, raw, mt.text)
 	}
@@ -953,6 +953,24 @@ func (e *engine) measure(ctx context.Context, x *specs.MeasureStep, sr *StepResu
 		return failed(KindLimit, "measure %s = %s%s is %s", x.Name, fmtNum(v), unitSuffix(x.Unit), why)
 	}
 	return nil
+}
+
+// parseNumber reads a measured value: a decimal number, or an integer in
+// hexadecimal (0x...), octal (0o...) or binary (0b...), as firmware prints
+// register values and sizes.
+func parseNumber(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	v, err := strconv.ParseFloat(s, 64)
+	if err == nil {
+		return v, nil
+	}
+	if i, err2 := strconv.ParseInt(s, 0, 64); err2 == nil {
+		return float64(i), nil
+	}
+	if u, err2 := strconv.ParseUint(s, 0, 64); err2 == nil {
+		return float64(u), nil
+	}
+	return 0, err
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

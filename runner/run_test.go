@@ -662,3 +662,16 @@ func TestInjectedClock(t *testing.T) {
 		}
 	}
 }
+
+func TestMeasureHex(t *testing.T) {
+	r := newRig()
+	r.console.Print("size = 0x08000000\r\n")
+	spec := &specs.Spec{Name: "h", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{
+		{Kind: specs.StepMeasure, Measure: &specs.MeasureStep{Name: "size", Regex: *tmpl(t, `size = (0x[0-9a-f]+)`), Group: 1, Within: long, Min: fp(1 << 20)}},
+	}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed)
+	if got := res.Measures["size"]; got != 128<<20 {
+		t.Errorf("size = %v, want %d", got, 128<<20)
+	}
+}
