@@ -115,6 +115,7 @@ func TestAuthenticateRequest(t *testing.T) {
 }
 
 func TestCSRFSafe(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	for _, tc := range []struct {
 		hdr  map[string]string
 		want bool

@@ -137,6 +137,7 @@ func TestWebhookGivesUpAndNeverBlocks(t *testing.T) {
 }
 
 func TestSignature(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	// echo -n '{"a":1}' | openssl dgst -sha256 -hmac key
 	const want = "sha256=88a67f24bbcdaed0e6c997404bb79a743baf44c6bab2f4c27328e3009d22e342"
 	got := Sign("key", []byte(`{"a":1}`))
