@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net"
@@ -583,5 +584,96 @@ func TestAPIServeShutdownClosesWebsockets(t *testing.T) {
 	_, _, err = conn.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("after shutdown: %v, want close 1001", err)
+	}
+}
+
+// TestAPISlowClientsGet1013 drops a job-event subscriber and a console
+// viewer the way the hub and the recorder drop clients that fall behind,
+// and checks that each websocket is closed with 1013 and the reason, and
+// that a job stream resumes with ?after=.
+func TestAPISlowClientsGet1013(t *testing.T) {
+	leakCheck(t)
+	e := startAPI(t, testFarm, nil)
+	for _, b := range []string{"sim-a", "sim-b"} {
+		if err := e.tc.SetMaintenance(context.Background(), b, true, "hold the queue", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e.submit(t, e.tokens[RoleSubmitter], streamOrder, `{}`, bootSpec, "fw.hcl", []byte(goodModel))
+	var j JobView
+	if err := json.Unmarshal(a.body, &j); err != nil {
+		t.Fatal(err)
+	}
+	tok := bearer(e.tokens[RoleViewer])
+
+	events, _, err := e.wsDial("/api/v1/jobs/"+j.ID+"/events", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	if _, msg, err := events.ReadMessage(); err != nil || !strings.Contains(string(msg), `"seq":1`) {
+		t.Fatalf("first event %s, %v", msg, err)
+	}
+	// As hub.publish does with a subscriber whose queue is full.
+	e.tc.hub.mu.Lock()
+	for s := range e.tc.hub.subs[j.ID] {
+		e.tc.hub.drop(j.ID, s)
+	}
+	e.tc.hub.mu.Unlock()
+	_, _, err = events.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseTryAgainLater || ce.Text != CloseReasonSlow {
+		t.Fatalf("dropped job subscriber got %v, want close 1013 %q", err, CloseReasonSlow)
+	}
+	// Resume after seq 1: cancel the job, and the stream brings its final state.
+	resumed, _, err := e.wsDial("/api/v1/jobs/"+j.ID+"/events?after=1", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	if c := e.do(t, "POST", "/api/v1/jobs/"+j.ID+"/cancel", e.tokens[RoleSubmitter], "", nil); c.status != 200 {
+		t.Fatalf("cancel: %d %s", c.status, c.body)
+	}
+	_, msg, err := resumed.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"seq":2`) || !strings.Contains(string(msg), `cancelled`) {
+		t.Fatalf("resumed stream: %s, %v", msg, err)
+	}
+	if _, _, err := resumed.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after the final state: %v, want close 1000", err)
+	}
+
+	// A console viewer dropped by the recorder.
+	e.tc.SetMaintenance(context.Background(), "sim-a", false, "", "test")
+	console, _, err := e.wsDial("/api/v1/boards/sim-a/console", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close()
+	rec := e.tc.slots["sim-a"].rec
+	// Wait until the handler watches: the viewer is registered before the
+	// upgrade answer, so it is there once Dial returned.
+	rec.mu.Lock()
+	n := len(rec.viewers)
+	for v := range rec.viewers { // as Recorder.add does when a viewer's queue is full
+		delete(rec.viewers, v)
+		v.slow = true
+		close(v.ch)
+		rec.drops++
+	}
+	rec.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d viewers of sim-a, want 1", n)
+	}
+	for {
+		_, _, err = console.ReadMessage()
+		if err != nil {
+			break
+		}
+	}
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseTryAgainLater || ce.Text != CloseReasonSlow {
+		t.Fatalf("dropped console viewer got %v, want close 1013 %q", err, CloseReasonSlow)
+	}
+	if m := string(e.do(t, "GET", "/metrics", e.tokens[RoleViewer], "", nil).body); !strings.Contains(m, `hilfarm_console_viewers_dropped_total{board="sim-a"} 1`) {
+		t.Errorf("metrics do not count the dropped viewer")
 	}
 }
