@@ -276,11 +276,14 @@ var errStreamEnded = errors.New("event stream ended")
 // ?after= when the connection drops, until the job's final state event. It
 // returns that final state.
 func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(store.Event) error) (string, error) {
-	const maxFailures = 8 // consecutive failed connects before giving up
+	// Give up after this long without a connection (a controller restart
+	// takes seconds; a farm that stays away is an error).
+	const patience = 2 * time.Minute
 	failures := 0
+	lastProgress := time.Now()
 	backoff := 100 * time.Millisecond
 	for {
-		state, last, err := c.followOnce(ctx, jobID, after, fn)
+		state, last, connected, err := c.followOnce(ctx, jobID, after, fn)
 		if err == nil {
 			return state, nil
 		}
@@ -292,10 +295,11 @@ func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(
 		if errors.As(err, &ae) && ae.Status/100 == 4 || errors.As(err, &he) {
 			return "", err // 401, 403, 404, or our own output failed: reconnecting will not help
 		}
-		if last > after {
-			failures, backoff = 0, 100*time.Millisecond // progress: the connection was fine for a while
-			after = last
+		if connected {
+			failures, backoff = 0, 100*time.Millisecond
+			lastProgress = time.Now()
 		}
+		after = max(after, last)
 		if errors.Is(err, errStreamEnded) {
 			// The stream closed cleanly without a final state: ask the job.
 			var j jobJSON
@@ -304,7 +308,7 @@ func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(
 			}
 		}
 		failures++
-		if failures >= maxFailures {
+		if time.Since(lastProgress) > patience {
 			return "", fmt.Errorf("job %s events: giving up after %d attempts: %w", jobID, failures, err)
 		}
 		t := time.NewTimer(backoff)
@@ -319,8 +323,9 @@ func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(
 }
 
 // followOnce reads one websocket connection of a job's events. It returns
-// the final state, or the last seq seen and why the connection ended.
-func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn func(store.Event) error) (string, int64, error) {
+// the final state, or the last seq seen, whether it had connected, and why
+// the connection ended.
+func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn func(store.Event) error) (state string, last int64, connected bool, err error) {
 	u := *c.base
 	if u.Scheme == "https" {
 		u.Scheme = "wss"
@@ -342,41 +347,41 @@ func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn f
 			if json.Unmarshal(body, ae) != nil || ae.Message == "" {
 				ae.Message = resp.Status
 			}
-			return "", after, ae
+			return "", after, false, ae
 		}
-		return "", after, fmt.Errorf("job %s events: %w", jobID, err)
+		return "", after, false, fmt.Errorf("job %s events: %w", jobID, err)
 	}
 	defer conn.Close()
 	// Closing the connection unblocks the read when ctx ends.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetReadLimit(16 << 20)
-	last := after
+	last = after
 	for {
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-				return "", last, fmt.Errorf("%w: %v", errStreamEnded, err)
+				return "", last, true, fmt.Errorf("%w: %v", errStreamEnded, err)
 			}
-			return "", last, fmt.Errorf("job %s events: %w", jobID, err)
+			return "", last, true, fmt.Errorf("job %s events: %w", jobID, err)
 		}
 		var ev store.Event
 		if err := json.Unmarshal(msg, &ev); err != nil {
-			return "", last, fmt.Errorf("job %s events: bad message: %w", jobID, err)
+			return "", last, true, fmt.Errorf("job %s events: bad message: %w", jobID, err)
 		}
 		if ev.Seq <= last {
 			continue // a duplicate after a resume
 		}
 		last = ev.Seq
 		if err := fn(ev); err != nil {
-			return "", last, &handlerError{err}
+			return "", last, true, &handlerError{err}
 		}
 		if ev.Type == "state" {
 			var s stateEvent
 			if json.Unmarshal(ev.Data, &s) == nil && store.Final(s.State) {
 				conn.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-				return s.State, last, nil
+				return s.State, last, true, nil
 			}
 		}
 	}
