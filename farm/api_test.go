@@ -63,7 +63,7 @@ func startAPI(t *testing.T, farmSrc string, mod func(*Config)) *apiEnv {
 }
 
 // multipartBody builds a submission body with its parts in the given order.
-func multipartBody(t *testing.T, order []string, opts, spec string, fwName string, fw []byte) (string, *bytes.Buffer) {
+func multipartBody(t testing.TB, order []string, opts, spec string, fwName string, fw []byte) (string, *bytes.Buffer) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)

@@ -8,3 +8,11 @@ DEMO_ARGS ?=
 
 demo: build firmware-examples ## serve the example farm's emulated boards and submit example jobs (Ctrl-C stops)
 	$(BIN)/hilfarm demo $(DEMO_ARGS)
+
+# The API's own benchmark: HTTP submissions per second (multipart, spec
+# validation, firmware store, queue insert), nothing running.
+BENCH_EXTRA += bench-api
+
+.PHONY: bench-api
+bench-api: ## API: submissions per second through HTTP from parallel clients
+	$(GO) test -run '^$$' -bench 'APISubmit' -benchtime 500x ./farm/
