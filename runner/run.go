@@ -27,6 +27,11 @@ const (
 	evidenceLines = 20
 	// syncWriteMax is the largest send written without a helper goroutine.
 	syncWriteMax = 1024
+	// settleDelay is how long a regex match that ends at the end of the
+	// console data so far, and could grow with more (a greedy "[0-9.]+"
+	// having seen "2023.0" of "2023.01"), waits for the next byte before it
+	// is taken as it is. Any byte decides at once.
+	settleDelay = 20 * time.Millisecond
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -115,6 +120,7 @@ type engine struct {
 	failOn     []*matcher
 	active     *matcher // the expect being waited for
 	hit        *match   // its match, once found
+	tentative  *match   // a regex match at the end of the data that may grow
 	failHit    *match   // a fail_on match not yet reported
 	failDesc   string
 	lost       error // the console is lost and not back
@@ -411,10 +417,10 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 				sr.Output = trimStack(debug.Stack())
 			}
 		}()
-		e.active, e.hit, e.tolerant = nil, nil, false
+		e.active, e.hit, e.tentative, e.tolerant = nil, nil, nil, false
 		se = e.exec(ctx, st, &sr)
 	}()
-	e.active, e.hit = nil, nil
+	e.active, e.hit, e.tentative = nil, nil, nil
 	sr.Outcome = Passed
 	if se != nil {
 		sr.Outcome, sr.FailKind, sr.Message = se.outcome, se.kind, se.msg
@@ -481,6 +487,20 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		defer t.Stop()
 		withinC = t.C
 	}
+	var settleC <-chan time.Time
+	var settle *time.Timer
+	defer func() {
+		if settle != nil {
+			settle.Stop()
+		}
+	}()
+	armSettle := func() {
+		if e.tentative != nil && settle == nil {
+			settle = time.NewTimer(settleDelay)
+			settleC = settle.C
+		}
+	}
+	armSettle()
 	var idleC <-chan time.Time
 	idle := e.spec.IdleTimeout
 	if a.expect != nil && idle > 0 {
@@ -494,9 +514,18 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 			return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
 		case err := <-a.done:
 			return nil, nil, err
+		case <-settleC:
+			if e.tentative != nil {
+				e.accept(e.tentative)
+				return e.hit, nil, nil
+			}
 		case <-withinC:
 			if a.sleep {
 				return nil, nil, nil
+			}
+			if e.tentative != nil {
+				e.accept(e.tentative)
+				return e.hit, nil, nil
 			}
 			if e.lost != nil {
 				return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what), nil
@@ -518,6 +547,8 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 				return nil, e.failOnErr(a.what), nil
 			case e.hit != nil:
 				return e.hit, nil, nil
+			case e.tentative != nil:
+				armSettle()
 			case a.expect != nil && e.closed:
 				return nil, infra(KindConsole, "console closed during %s", a.what), nil
 			case e.lostNow:
@@ -648,11 +679,20 @@ func (e *engine) search() {
 	}
 	if e.active != nil && e.hit == nil {
 		if mt, ok := e.active.find(&e.win, e.consumed); ok {
-			e.hit = &mt
-			e.consumed = mt.end
-			e.active = nil
+			if mt.end == e.win.end() && e.active.canGrow(mt) {
+				e.tentative = &mt // more input may extend it
+				return
+			}
+			e.accept(&mt)
 		}
 	}
+}
+
+// accept makes mt the active expect's match.
+func (e *engine) accept(mt *match) {
+	e.hit, e.tentative = mt, nil
+	e.consumed = mt.end
+	e.active = nil
 }
 
 // operation runs a board operation while the console is processed.

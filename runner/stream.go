@@ -144,6 +144,21 @@ func (i *reInfo) hasPrefix(b []byte) bool {
 	return true
 }
 
+// runeLen is the UTF-8 length of r (invalid runes: 3, as U+FFFD).
+func runeLen(r rune) int {
+	if n := utf8.RuneLen(r); n > 0 {
+		return n
+	}
+	return 3
+}
+
+// canGrow reports whether more input could make a regex match that ends at
+// the end of the data so far longer (e.g. "[0-9]+" having seen "20" of
+// "2023"): such a match is held briefly (see settleDelay).
+func (m *matcher) canGrow(mt match) bool {
+	return m.re != nil && (m.info.maxLen < 0 || int(mt.end-mt.start) < m.info.maxLen)
+}
+
 // newRegexMatcher wraps a compiled regex.
 func newRegexMatcher(re *regexp.Regexp) *matcher {
 	m := &matcher{re: re, info: analyze(re), desc: "regex " + strconv.Quote(re.String())}
@@ -260,7 +275,13 @@ func analyze(re *regexp.Regexp) reInfo {
 				if r == '\n' {
 					info.nl = true
 				}
-				n += utf8.UTFMax
+				l := runeLen(r)
+				if t.Flags&syntax.FoldCase != 0 {
+					for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+						l = max(l, runeLen(f))
+					}
+				}
+				n += l
 			}
 			return n
 		case syntax.OpCharClass:
@@ -269,7 +290,10 @@ func analyze(re *regexp.Regexp) reInfo {
 					info.nl = true
 				}
 			}
-			return utf8.UTFMax
+			if len(t.Rune) == 0 {
+				return 0
+			}
+			return runeLen(t.Rune[len(t.Rune)-1])
 		case syntax.OpAnyCharNotNL:
 			return utf8.UTFMax
 		case syntax.OpAnyChar:

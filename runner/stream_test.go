@@ -23,7 +23,32 @@ func feed(m *matcher, failOn []*matcher, chunks ...[]byte) (*engine, *match) {
 			return e, e.hit
 		}
 	}
+	if e.hit == nil && e.tentative != nil {
+		e.accept(e.tentative) // what the settle timer does
+	}
 	return e, e.hit
+}
+
+func TestTentativeRegexMatch(t *testing.T) {
+	m := newRegexMatcher(regexp.MustCompile(`U-Boot ([0-9.]+)`))
+	e := &engine{opts: withDefaults(Options{}), now: time.Now}
+	m.reset(0)
+	e.active = m
+	e.handle(ConsoleEvent{Kind: ConsoleData, Data: []byte("U-Boot 2023.0")})
+	e.search()
+	if e.hit != nil || e.tentative == nil {
+		t.Fatalf("hit %+v, tentative %+v: want only a tentative match", e.hit, e.tentative)
+	}
+	e.handle(ConsoleEvent{Kind: ConsoleData, Data: []byte("1+dfsg")})
+	e.search()
+	if e.hit == nil || e.hit.groups[1] != "2023.01" {
+		t.Fatalf("hit %+v, want 2023.01", e.hit)
+	}
+	// A fixed-length match at the end of the data is taken at once.
+	m2 := newRegexMatcher(regexp.MustCompile(`x=(\d)`))
+	if _, mt := feed(m2, nil, []byte("x=7")); mt == nil || m2.canGrow(*mt) {
+		t.Errorf("x=7: match %+v, can grow %v", mt, mt != nil && m2.canGrow(*mt))
+	}
 }
 
 func TestMatchAcrossChunks(t *testing.T) {
