@@ -50,6 +50,9 @@
 //     again only from the start of the current line, one with a bounded
 //     match length only over that length, and one that starts with a literal
 //     or a small set of bytes skips the regex engine elsewhere;
+//   - a regex match that ends where the data so far ends, and could grow
+//     with more ("U-Boot ([0-9.]+)" having seen "U-Boot 2023.0"), waits for
+//     the next byte, or 20 ms of quiet, before it is taken;
 //   - output that follows a match stays for the next expect; flash, power
 //     and reset steps discard output not yet matched, so a prompt printed
 //     before a power cycle cannot answer an expect after it;
