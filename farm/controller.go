@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,6 +117,7 @@ type Controller struct {
 	ready   chan struct{}
 	jobs    sync.WaitGroup
 	rec     sync.WaitGroup
+	hooks   sync.WaitGroup // OnJobFinished calls in flight
 }
 
 // New makes a controller; start it with Run.
@@ -255,6 +257,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	bg.Wait()
 	c.closeBoards()
 	c.rec.Wait()
+	c.hooks.Wait()
 	c.mu.Lock()
 	c.ctx = nil
 	c.mu.Unlock()
@@ -379,7 +382,7 @@ func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, er
 		err = cerr
 	}
 	if err != nil {
-		var tooBig interface{ MaxBytesError() }
+		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return store.Firmware{}, &RejectedError{Status: 413, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", limit)}
 		}

@@ -232,7 +232,11 @@ func (c *Controller) finished(j *store.Job) {
 		return
 	}
 	for _, h := range c.cfg.OnJobFinished {
-		go h(*v)
+		c.hooks.Add(1)
+		go func() {
+			defer c.hooks.Done()
+			h(*v)
+		}()
 	}
 }
 
