@@ -182,7 +182,7 @@ func (s *Scope) EvalContext() *hcl.EvalContext {
 			"measure": cty.ObjectVal(meas),
 			"arg":     cty.ObjectVal(args),
 		},
-		Functions: Functions(),
+		Functions: stdFunctions, // shared: the map is never modified
 	}
 }
 
