@@ -150,42 +150,37 @@ func (c *Controller) HolderOf(name string) string {
 	return ""
 }
 
+// heldBy returns the slot and hold of a board that actor holds.
+func (c *Controller) heldBy(name, actor string) (*slot, *hold, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.slots[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("board %s: %w", name, store.ErrNotFound)
+	}
+	if s.hold == nil || s.hold.actor != actor {
+		return nil, nil, fmt.Errorf("board %s: %w", name, ErrNotHolder)
+	}
+	return s, s.hold, nil
+}
+
 // TypeInto writes p to a held board's console on behalf of actor, who must
 // be its holder.
 func (c *Controller) TypeInto(ctx context.Context, name, actor string, p []byte) error {
-	c.mu.Lock()
-	s, ok := c.slots[name]
-	var h *hold
-	if ok {
-		h = s.hold
-	}
-	c.mu.Unlock()
-	switch {
-	case !ok:
-		return fmt.Errorf("board %s: %w", name, store.ErrNotFound)
-	case h == nil || h.actor != actor:
-		return fmt.Errorf("board %s: %w", name, ErrNotHolder)
+	_, h, err := c.heldBy(name, actor)
+	if err != nil {
+		return err
 	}
 	return h.console.Write(ctx, p)
 }
 
 // HeldPower switches a held board's power for its holder: "on", "off" or "cycle".
 func (c *Controller) HeldPower(ctx context.Context, name, actor, action string) error {
-	c.mu.Lock()
-	s, ok := c.slots[name]
-	var h *hold
-	if ok {
-		h = s.hold
-	}
-	c.mu.Unlock()
-	switch {
-	case !ok:
-		return fmt.Errorf("board %s: %w", name, store.ErrNotFound)
-	case h == nil || h.actor != actor:
-		return fmt.Errorf("board %s: %w", name, ErrNotHolder)
+	s, _, err := c.heldBy(name, actor)
+	if err != nil {
+		return err
 	}
 	p := markedPower{Power: s.handle.Runner().Power, s: s}
-	var err error
 	switch action {
 	case "on":
 		err = p.On(ctx)
