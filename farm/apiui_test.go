@@ -881,9 +881,12 @@ func rawKeyDown(p *input.DispatchKeyEventParams) {
 	}
 }
 
-// xtermHas is a predicate: the xterm view of the page shows text.
+// xtermHas is a predicate: the xterm view of the page shows text. It
+// scrolls the console into view first, as a user looks at it: xterm.js does
+// not render while it is off-screen.
 func xtermHas(text string) string {
-	return fmt.Sprintf(`(document.querySelector("#console .xterm-rows")?.textContent || "").includes(%s)`, strconv.Quote(text))
+	return fmt.Sprintf(`(document.querySelector("#console")?.scrollIntoView({block: "nearest"}),
+		(document.querySelector("#console .xterm-rows")?.textContent || "").includes(%s))`, strconv.Quote(text))
 }
 
 func textOf(sel, text string) string {
