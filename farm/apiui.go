@@ -30,6 +30,7 @@ func (a *API) uiRoutes() {
 	m.Handle("DELETE /api/v1/boards/{name}/hold", a.handle(RoleOperator, a.unhold))
 	m.Handle("POST /api/v1/boards/{name}/power", a.handle(RoleOperator, a.power))
 	m.Handle("GET /api/v1/boards/{name}/terminal", a.handle(RoleViewer, a.terminal))
+	m.Handle("GET /api/v1/boards/{name}/history", a.handle(RoleViewer, a.boardHistory))
 	m.Handle("GET /api/v1/live", a.handle(RoleViewer, a.live))
 }
 
@@ -160,6 +161,26 @@ func (a *API) power(w http.ResponseWriter, r *http.Request, p Principal) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, b)
+}
+
+// boardHistory lists the board's recent audit records, newest first:
+// maintenance on/off, holds, releases and power switched by a holder.
+func (a *API) boardHistory(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	name := r.PathValue("name")
+	if _, err := a.c.Board(name); err != nil {
+		return err
+	}
+	recs, err := a.c.db.AuditLog(r.Context(), 5000)
+	if err != nil {
+		return err
+	}
+	out := []store.AuditRecord{}
+	for _, rec := range recs {
+		if rec.Target == name && len(out) < 100 {
+			out = append(out, rec)
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // TerminalMessage is a JSON text message of the terminal websocket other

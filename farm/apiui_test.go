@@ -421,6 +421,21 @@ func TestUIHoldAndPowerEndpoints(t *testing.T) {
 	if b, _ := e.tc.Board("sim-b"); b.Holder != "" {
 		t.Errorf("sim-b still held by %s", b.Holder)
 	}
+	// The board's history has who held, switched and released it, newest first.
+	var hist []store.AuditRecord
+	if st := e.call(t, "GET", "/api/v1/boards/sim-a/history", viewer, nil, &hist); st != 200 {
+		t.Fatalf("history: %d", st)
+	}
+	var actions []string
+	for _, h := range hist {
+		actions = append(actions, h.Action+" by "+strings.Fields(h.Actor)[0])
+	}
+	if want := "release by admin-token,power-cycle by operator-token,hold by operator-token"; strings.Join(actions, ",") != want {
+		t.Errorf("sim-a history = %v, want %s", actions, want)
+	}
+	if st := e.call(t, "GET", "/api/v1/boards/nope/history", viewer, nil, nil); st != 404 {
+		t.Errorf("history of an unknown board: %d", st)
+	}
 }
 
 func TestUICompareAndTrends(t *testing.T) {
@@ -1002,6 +1017,7 @@ func TestUIInBrowser(t *testing.T) {
 	watch.readUntilFrom(t, from, "typed-in-chromium\r\nsim> ")
 	b.waitFor("the answer shows in the console", xtermHas("typed-in-chromium"))
 	b.waitFor("the power buttons show", `document.querySelectorAll("#board-controls button.power").length === 3`)
+	b.waitFor("the history shows the hold and the power cycle", textOf("#board-history", "type from the browser")+" && "+textOf("#board-history", "power-cycle"))
 	b.shot("06-board")
 
 	// A phone-sized screen: nothing is wider than the screen but the tables' scroll boxes.

@@ -542,12 +542,15 @@ function pageBoard(name) {
   const head = h("div", { id: "board-head" });
   const controls = h("div", { class: "actions", id: "board-controls" });
   const recent = h("tbody", { id: "board-jobs" });
+  const history = h("tbody", { id: "board-history" });
   const con = consoleBox("console");
   const mode = h("p", { class: "small", id: "term-mode" });
   render(h("h1", {}, "Board ", name), head, controls,
     h("h2", {}, "Console"), mode, con.el,
     h("h2", {}, "Recent attempts"),
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["Job", "Spec", "Firmware", "State", "Ended"].map((c) => h("th", {}, c)))), recent)));
+    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["Job", "Spec", "Firmware", "State", "Ended"].map((c) => h("th", {}, c)))), recent)),
+    h("h2", {}, "History"),
+    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["When", "What", "Who", "Detail"].map((c) => h("th", {}, c)))), history)));
 
   let board = null, you = "", lastJobs = "";
   const holding = () => board && you && board.holder === you;
@@ -562,6 +565,9 @@ function pageBoard(name) {
     fill(recent, ...mine.map((j) => h("tr", {},
       h("td", {}, link("/jobs/" + j.id, j.id)), h("td", {}, j.spec), h("td", { class: "small" }, fwText(j.firmware)),
       h("td", {}, badge(j.state)), h("td", {}, when(j.ended || j.started)))));
+    const hs = await api("GET", `/api/v1/boards/${enc}/history`);
+    fill(history, hs.length ? hs.map((r) => h("tr", {}, h("td", {}, when(r.at)), h("td", {}, r.action), h("td", { class: "small" }, r.actor), h("td", { class: "small" }, r.detail || "")))
+      : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No maintenance, holds or power switching yet.")));
   };
   const snap = new Live(() => "/api/v1/live", {
     onmessage: (data) => {
@@ -578,7 +584,7 @@ function pageBoard(name) {
         board.holder ? [h("dt", {}, "Held by"), h("dd", {}, board.holder, " until ", when(board.held_until))] : null));
       fill(controls, ...boardControls(board, true));
       showMode();
-      const key = board.state + board.job;
+      const key = board.state + board.job + board.holder + board.reason;
       if (key !== lastJobs) { lastJobs = key; action(loadJobs); }
     },
   });
