@@ -32,6 +32,8 @@ type APIOptions struct {
 	// elsewhere. Empty: same origin only.
 	AllowedOrigins []string
 	Logger         *slog.Logger
+	// UI serves the web app (package ui) at "/"; nil: no UI.
+	UI http.Handler
 }
 
 // API serves the controller's HTTP API (docs/api.md): REST handlers, job
@@ -93,9 +95,13 @@ func (a *API) routes() {
 	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
 	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
 	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	a.uiRoutes()
 	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	}))
+	if a.opts.UI != nil {
+		m.Handle("/", a.opts.UI)
+	}
 }
 
 // httpError is an error with its HTTP status and the message the client sees.

@@ -16,6 +16,7 @@ import (
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/specs"
+	"github.com/hilfarm/hilfarm/ui"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -219,7 +220,7 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	metrics.SetStats(c.Stats)
 	api := farm.NewAPI(c, farm.APIOptions{
 		Auth:     farm.NewAuth(db, sc.farm.AnonymousRead, nil),
-		Registry: reg, AllowedOrigins: sc.origins, Logger: log,
+		Registry: reg, AllowedOrigins: sc.origins, Logger: log, UI: ui.Handler(),
 	})
 
 	ctx, cancel := context.WithCancel(ctx)
