@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -384,9 +385,103 @@ type LiveSnapshot struct {
 }
 
 // liveEvery is how often /api/v1/live looks for changes. The controller has
-// no change feed for boards and the queue, so the server compares snapshots
-// and sends one only when it changed.
+// no change feed for boards and the queue, so one goroutine per API, alive
+// while anyone watches, makes a snapshot each tick and sends it only when
+// it changed: the store is asked once a second however many pages watch.
 const liveEvery = time.Second
+
+// liveFeed computes the live snapshot for every watcher of one API.
+type liveFeed struct {
+	a    *API
+	subs map[chan []byte]struct{} // each holds at most the latest snapshot
+	last []byte
+	stop chan struct{}
+	done chan struct{}
+}
+
+// liveFeeds holds the feeds that have watchers (guarded by its mutex, which
+// also guards every feed's subs and last).
+var liveFeeds = struct {
+	sync.Mutex
+	m map[*API]*liveFeed
+}{m: map[*API]*liveFeed{}}
+
+// watchLive subscribes to the API's live snapshots. The channel has the
+// latest snapshot (a newer one replaces an unread older one). stop
+// unsubscribes; the last one out stops the feed and waits for it.
+func (a *API) watchLive() (<-chan []byte, func()) {
+	liveFeeds.Lock()
+	defer liveFeeds.Unlock()
+	f := liveFeeds.m[a]
+	if f == nil {
+		f = &liveFeed{a: a, subs: map[chan []byte]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
+		liveFeeds.m[a] = f
+		go f.run()
+	}
+	ch := make(chan []byte, 1)
+	f.subs[ch] = struct{}{}
+	if f.last != nil {
+		ch <- f.last
+	}
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			liveFeeds.Lock()
+			delete(f.subs, ch)
+			lastOut := len(f.subs) == 0
+			if lastOut {
+				delete(liveFeeds.m, a)
+				close(f.stop)
+			}
+			liveFeeds.Unlock()
+			if lastOut {
+				<-f.done
+			}
+		})
+	}
+}
+
+func (f *liveFeed) run() {
+	defer close(f.done)
+	tick := time.NewTicker(liveEvery)
+	defer tick.Stop()
+	for {
+		b, err := f.a.liveSnapshot()
+		if err != nil {
+			f.a.log.Warn("live snapshot", "err", err)
+		}
+		liveFeeds.Lock()
+		if b != nil && !bytes.Equal(b, f.last) {
+			f.last = b
+			for ch := range f.subs {
+				select {
+				case <-ch: // an unread older snapshot: replace it
+				default:
+				}
+				ch <- b
+			}
+		}
+		liveFeeds.Unlock()
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *API) liveSnapshot() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, err := a.c.Jobs(ctx, store.JobFilter{States: []string{store.StateQueued, store.StateRunning}, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		q = []JobView{}
+	}
+	return json.Marshal(LiveSnapshot{Type: "snapshot", Boards: a.c.Boards(), Queue: q})
+}
 
 // live streams LiveSnapshots of the farm: one at once, then one whenever
 // the boards or the queue change.
@@ -405,40 +500,15 @@ func (a *API) live(w http.ResponseWriter, r *http.Request, _ Principal) error {
 	readerDone := make(chan struct{})
 	go readPump(conn, readerDone)
 	defer func() { conn.Close(); <-readerDone }()
-	ctx := context.WithoutCancel(r.Context())
-
-	var last []byte
-	send := func() error {
-		q, err := a.c.Jobs(ctx, store.JobFilter{States: []string{store.StateQueued, store.StateRunning}, Limit: 1000})
-		if err != nil {
-			return err
-		}
-		if q == nil {
-			q = []JobView{}
-		}
-		b, err := json.Marshal(LiveSnapshot{Type: "snapshot", Boards: a.c.Boards(), Queue: q})
-		if err != nil {
-			return err
-		}
-		if bytes.Equal(b, last) {
-			return nil
-		}
-		last = b
-		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		return conn.WriteMessage(websocket.TextMessage, b)
-	}
-	if err := send(); err != nil {
-		return nil
-	}
-	tick := time.NewTicker(liveEvery)
-	defer tick.Stop()
+	snaps, stop := a.watchLive()
+	defer stop()
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
 		select {
-		case <-tick.C:
-			if err := send(); err != nil {
-				a.log.Debug("live snapshot", "err", err)
+		case b := <-snaps:
+			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
 				return nil
 			}
 		case <-ping.C:

@@ -743,7 +743,7 @@ func TestLiveWebsocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func() LiveSnapshot {
+	read := func(c *websocket.Conn) LiveSnapshot {
 		t.Helper()
 		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		var s LiveSnapshot
@@ -752,18 +752,42 @@ func TestLiveWebsocket(t *testing.T) {
 		}
 		return s
 	}
-	s := read()
+	s := read(c)
 	if s.Type != "snapshot" || len(s.Boards) != 2 || s.Boards[0].Name != "sim-a" || len(s.Queue) != 0 {
 		t.Fatalf("first snapshot = %+v", s)
+	}
+	// A second watcher shares the feed and gets the current snapshot at once.
+	c2, _, err := e.dial(t, "/api/v1/live", dialOpts{token: e.tokens[RoleViewer]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 := read(c2); len(s2.Boards) != 2 {
+		t.Fatalf("second watcher's first snapshot = %+v", s2)
 	}
 	if st := e.call(t, "POST", "/api/v1/boards/sim-b/maintenance", e.tokens[RoleOperator], map[string]any{"on": true, "reason": "rewiring"}, nil); st != 200 {
 		t.Fatal(st)
 	}
-	for s = read(); s.Boards[1].State != BoardMaintenance; s = read() {
+	for _, c := range []*websocket.Conn{c, c2} {
+		for s = read(c); s.Boards[1].State != BoardMaintenance; s = read(c) {
+		}
+		if !strings.Contains(s.Boards[1].Reason, "rewiring") {
+			t.Errorf("sim-b = %+v", s.Boards[1])
+		}
 	}
-	if !strings.Contains(s.Boards[1].Reason, "rewiring") {
-		t.Errorf("sim-b = %+v", s.Boards[1])
+	// A queued job shows up in the queue.
+	if _, err := e.tc.Hold(context.Background(), "sim-a", "x", time.Minute, "keep the job queued"); err != nil {
+		t.Fatal(err)
 	}
+	j := e.submitHTTP(t, e.tokens[RoleSubmitter], bootSpec, []byte(goodModel), SubmitOptions{})
+	for s = read(c); len(s.Queue) == 0; s = read(c) {
+	}
+	if s.Queue[0].ID != j.ID || s.Queue[0].Position != 1 {
+		t.Errorf("queue = %+v", s.Queue)
+	}
+	if err := e.tc.Release(context.Background(), "sim-a", "x", false); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, e.tc.Controller, j.ID)
 }
 
 // browser is a headless Debian Chromium driven over the DevTools pipe.
