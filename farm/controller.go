@@ -60,6 +60,8 @@ type Config struct {
 	// QuarantineCheckEvery is how often quarantined boards run it, to be
 	// let back in when it passes; default 10m, negative: never.
 	QuarantineCheckEvery time.Duration
+	// RetentionEvery is how often the farm's retention is applied; default 1h.
+	RetentionEvery time.Duration
 	// Now is the clock for records; nil: time.Now.
 	Now func() time.Time
 	// Recorder tunes the console recorders.
@@ -136,6 +138,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.HealthEvery == 0 {
 		cfg.HealthEvery = 6 * time.Hour
+	}
+	if cfg.RetentionEvery <= 0 {
+		cfg.RetentionEvery = time.Hour
 	}
 	if cfg.QuarantineCheckEvery == 0 {
 		cfg.QuarantineCheckEvery = 10 * time.Minute
@@ -222,10 +227,14 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	close(c.ready)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() {
 		defer bg.Done()
 		c.reopenLoop(runCtx)
+	}()
+	go func() {
+		defer bg.Done()
+		c.retentionLoop(runCtx)
 	}()
 	go func() {
 		defer bg.Done()

@@ -287,3 +287,42 @@ func (db *DB) Prune(ctx context.Context, before time.Time) ([]string, error) {
 	}
 	return gone, nil
 }
+
+// UsedBytes is the space the database's live pages take (the file itself
+// only shrinks with VACUUM; freed pages are reused).
+func (db *DB) UsedBytes(ctx context.Context) (int64, error) {
+	var pages, free, size int64
+	if err := db.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, err
+	}
+	if err := db.r.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		return 0, err
+	}
+	if err := db.r.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return 0, err
+	}
+	return (pages - free) * size, nil
+}
+
+// NthFinished returns the end time of the n-th oldest finished job (1-based),
+// and false when there are fewer.
+func (db *DB) NthFinished(ctx context.Context, n int) (time.Time, bool, error) {
+	var at int64
+	err := db.r.QueryRowContext(ctx, `SELECT ended_ms FROM jobs WHERE state IN (?, ?, ?, ?) AND ended_ms > 0
+		ORDER BY ended_ms LIMIT 1 OFFSET ?`, StatePassed, StateFailed, StateError, StateCancelled, n-1).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return fromMS(at), true, nil
+}
+
+// CountFinished is the number of jobs in a final state.
+func (db *DB) CountFinished(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state IN (?, ?, ?, ?)`,
+		StatePassed, StateFailed, StateError, StateCancelled).Scan(&n)
+	return n, err
+}
