@@ -12,5 +12,5 @@ pi-smoke: build-pi ## run the arm64 and armv7 binaries under qemu-user on the ex
 	  fi; \
 	  echo "pi-smoke: $$2 version && validate examples"; \
 	  $$1 $$2 version || exit 1; \
-	  $$1 $$2 validate --farm examples/farm.hcl examples/specs/*.hcl || exit 1; \
+	  $$1 $$2 validate --farm examples/farm.hcl examples/specs/*.hcl examples/health/*.hcl || exit 1; \
 	done

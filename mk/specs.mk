@@ -8,9 +8,9 @@ TEST_EXTRA += specs-fuzz specs-examples
 specs-fuzz: ## fuzz the spec parser for 15 s (FuzzParseSpec)
 	$(GO) test -run='^$$' -fuzz=FuzzParseSpec -fuzztime=15s -fuzzminimizetime=1s ./specs
 
-specs-examples: ## validate examples/farm.hcl and examples/specs/*.hcl with the built command
-	$(GO) run ./cmd/hilfarm validate --farm examples/farm.hcl examples/farm.hcl examples/specs/*.hcl
-	$(GO) run ./cmd/hilfarm fmt -check examples/farm.hcl examples/specs
+specs-examples: ## validate examples/farm.hcl, examples/specs/*.hcl and examples/health/*.hcl with the built command
+	$(GO) run ./cmd/hilfarm validate --farm examples/farm.hcl examples/farm.hcl examples/specs/*.hcl examples/health/*.hcl
+	$(GO) run ./cmd/hilfarm fmt -check examples/farm.hcl examples/specs examples/health
 
 specs-golden: ## rewrite the golden files of package specs (review the diff!)
 	$(GO) test ./specs -update
