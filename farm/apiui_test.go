@@ -1400,3 +1400,46 @@ board "pty-1" {
 	b.ReportMetric(0, "ns/op")
 	b.Logf("pty byte -> websocket message at 115200 baud: p50 %v, p99 %v, max %v over %d bytes", p(0.5), p(0.99), lats[len(lats)-1], len(lats))
 }
+
+// TestUIBoardConsoleReconnects: a board page whose console websocket is
+// dropped as too slow (1013) reconnects at once and shows the replay.
+func TestUIBoardConsoleReconnects(t *testing.T) {
+	leakCheck(t)
+	// A viewer queue of one record: a console flood drops a websocket viewer
+	// as soon as it is one record behind.
+	e := startUI(t, testFarm, func(c *Config) { c.Recorder.ViewerQueue = 1 })
+	e.flashAndHold(t, "sim-a", "r1")
+	op := e.tokens[RoleOperator]
+	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "cycle"}, nil); st != 200 {
+		t.Fatal(st)
+	}
+	b := newBrowser(t)
+	b.do("open the login page", chromedp.Navigate(e.srv.URL+"/login?next=/boards/sim-a"))
+	b.waitFor("the login form shows", `!!document.querySelector("#login-form")`)
+	b.do("log in", chromedp.SetValue(chromedp.CSS("#token"), op), chromedp.Click(chromedp.CSS("#login-submit")))
+	b.waitFor("the board page is live", textOf("#console .term-status", "live"))
+	b.waitFor("the board booted", xtermHas("Booting hilfarm-sim v1.1.0"))
+	drops := e.tc.boardStats("sim-a").ViewersDrop
+	var done string
+	for i := 1; e.tc.boardStats("sim-a").ViewersDrop == drops; i++ {
+		if i > 10 {
+			t.Fatal("10 floods of 1 MB did not drop the page's console websocket")
+		}
+		n := 1<<20 + i
+		done = fmt.Sprintf("flood done %d", n)
+		if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], fmt.Appendf(nil, "flood %d\r", n)); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor("the flood ends on the page", xtermHas(done))
+	}
+	// Dropped at least once, the page reconnected and is live again.
+	b.waitFor("the page is live again", textOf("#console .term-status", "live"))
+	if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], []byte("echo after-the-drop\r")); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the console goes on", xtermHas("after-the-drop"))
+	b.shot("09-board-after-1013")
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
+	}
+}
