@@ -549,21 +549,6 @@ func (c *Controller) Jobs(ctx context.Context, f store.JobFilter) ([]JobView, er
 }
 
 func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, error) {
-	var queue []*store.Job
-	for _, j := range js {
-		if j.State == store.StateQueued {
-			q, err := c.db.Queue(ctx)
-			if err != nil {
-				return nil, err
-			}
-			queue = q
-			break
-		}
-	}
-	pos := map[string]int{}
-	for i, q := range queue {
-		pos[q.ID] = i + 1
-	}
 	out := make([]JobView, 0, len(js))
 	for _, j := range js {
 		v := JobView{Job: *j}
@@ -577,8 +562,12 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 		}
 		switch j.State {
 		case store.StateQueued:
-			v.Position = pos[j.ID]
-			v.ETA = c.eta(ctx, j, queue)
+			pos, ahead, err := c.db.QueueAhead(ctx, j.ID)
+			if err != nil {
+				return nil, err
+			}
+			v.Position = pos
+			v.ETA = c.eta(ctx, j, ahead)
 		case store.StateRunning:
 			if d, n, err := c.db.TypicalDuration(ctx, j.SpecName); err == nil && n > 0 && len(atts) > 0 {
 				v.ETA = atts[len(atts)-1].Started.Add(d)
@@ -589,10 +578,11 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 	return out, nil
 }
 
-// eta estimates when a queued job starts: the jobs ahead of it that could
-// use the same boards, spread over those boards, each taking its spec's
-// typical duration (median of recent runs; 1 minute when unknown).
-func (c *Controller) eta(ctx context.Context, j *store.Job, queue []*store.Job) time.Time {
+// eta estimates when a queued job starts: the jobs ahead of it (by spec),
+// spread over the boards that could run it, each taking its spec's typical
+// duration (median of recent runs; 1 minute when unknown), after what the
+// matching boards are running now.
+func (c *Controller) eta(ctx context.Context, j *store.Job, ahead map[string]int) time.Time {
 	var sel specs.Selector
 	json.Unmarshal(j.Selector, &sel)
 	boards := c.matching(sel, false)
@@ -611,27 +601,26 @@ func (c *Controller) eta(ctx context.Context, j *store.Job, queue []*store.Job) 
 		known[spec] = d
 		return d
 	}
-	var ahead time.Duration
-	for _, q := range queue {
-		if q.ID == j.ID {
-			break
-		}
-		ahead += typical(q.SpecName)
+	var total time.Duration
+	for spec, n := range ahead {
+		total += time.Duration(n) * typical(spec)
 	}
-	// Running jobs on the matching boards finish first.
 	c.mu.Lock()
+	var running []*activeJob
 	for _, name := range boards {
 		if s := c.slots[name]; s.state == BoardLeased && s.job != "" {
 			if a := c.running[s.job]; a != nil {
-				rem := typical(a.job.SpecName) - c.now().Sub(a.started)
-				if rem > 0 {
-					ahead += rem
-				}
+				running = append(running, a)
 			}
 		}
 	}
 	c.mu.Unlock()
-	return c.now().Add(ahead / time.Duration(len(boards)))
+	for _, a := range running {
+		if rem := typical(a.job.SpecName) - c.now().Sub(a.started); rem > 0 {
+			total += rem
+		}
+	}
+	return c.now().Add(total / time.Duration(len(boards)))
 }
 
 // WriteJobConsole writes the console text of every attempt of a job: the

@@ -463,3 +463,28 @@ func (db *DB) PassedElsewhere(ctx context.Context, sha256, specName, board strin
 		sha256, specName, board, StatePassed).Scan(&n)
 	return n > 0, err
 }
+
+// QueueAhead returns a queued job's position (1 = next) and how many
+// queued jobs of each spec are ahead of it, without reading the queue.
+func (db *DB) QueueAhead(ctx context.Context, id string) (int, map[string]int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT q.spec_name, COUNT(*) FROM jobs q, jobs j
+		WHERE j.id = ? AND q.state = ? AND q.id != j.id AND (q.priority > j.priority OR (q.priority = j.priority
+		AND (q.created_ms < j.created_ms OR (q.created_ms = j.created_ms AND q.rowid < j.rowid))))
+		GROUP BY q.spec_name`, id, StateQueued)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	ahead := map[string]int{}
+	pos := 1
+	for rows.Next() {
+		var spec string
+		var n int
+		if err := rows.Scan(&spec, &n); err != nil {
+			return 0, nil, err
+		}
+		ahead[spec] = n
+		pos += n
+	}
+	return pos, ahead, rows.Err()
+}

@@ -337,3 +337,37 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Errorf("queue has %d jobs, want 100", len(q))
 	}
 }
+
+func TestQueueAhead(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	db.PutFirmware(ctx, Firmware{SHA256: "aa", Name: "fw"}, t0)
+	jobs := []*Job{newJob("a", 0, t0), newJob("b", 5, t0.Add(time.Second)), newJob("c", 0, t0), newJob("d", 0, t0.Add(time.Second))}
+	jobs[2].SpecName = "other"
+	for _, j := range jobs {
+		if err := db.InsertJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queue order: b (priority), a, c (same ms, inserted after a), d.
+	q, _ := db.Queue(ctx)
+	for i, j := range q {
+		pos, ahead, err := db.QueueAhead(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos != i+1 {
+			t.Errorf("QueueAhead(%s) position = %d, want %d", j.ID, pos, i+1)
+		}
+		n := 0
+		for _, k := range ahead {
+			n += k
+		}
+		if n != i {
+			t.Errorf("QueueAhead(%s) ahead = %v, want %d in all", j.ID, ahead, i)
+		}
+	}
+	if _, ahead, _ := db.QueueAhead(ctx, "d"); ahead["other"] != 1 || ahead["boot-smoke"] != 2 {
+		t.Errorf("ahead of d by spec = %v", ahead)
+	}
+}
