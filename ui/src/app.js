@@ -297,7 +297,7 @@ function boardRow(b) {
       (b.flags || []).map((f) => h("div", { class: "small flag" }, "⚠ " + f))),
     h("td", { "data-label": "health" }, health(b.health)),
     h("td", { "data-label": b.job ? "job" : b.holder ? "hold" : "" }, b.job ? link("/jobs/" + b.job, b.job) : b.holder ? h("span", {}, "held by " + b.holder, h("div", { class: "small muted" }, "until ", when(b.held_until))) : ""),
-    h("td", { class: "actions" }, boardControls(b, false)));
+    h("td", { class: "controls" }, h("div", { class: "actions" }, boardControls(b, false))));
 }
 
 function health(score) {
@@ -349,7 +349,7 @@ function pageQueue() {
     h("div", { class: "scroll" }, h("table", {},
       h("thead", {}, h("tr", {}, ["Job", "Spec", "Firmware", "State", "Board", "Ended", "Submitter"].map((c) => h("th", {}, c)))),
       recent)));
-  let lastIDs = "";
+  let lastIDs = null;
   const loadRecent = async () => {
     const js = await api("GET", "/api/v1/jobs?state=passed,failed,error,cancelled&limit=30");
     fill(recent, ...js.map((j) => h("tr", {},
