@@ -227,68 +227,60 @@ type ConsoleMarker struct {
 // JSON text messages. A viewer that falls behind is closed with 1013.
 func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) error {
 	name := r.PathValue("name")
-	if _, err := a.c.Board(name); err != nil {
+	replay, v, stop, conn, err := a.watchBoardWS(w, r, name)
+	if err != nil || conn == nil {
 		return err
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		return badRequest("this endpoint is a websocket (send Upgrade: websocket)")
-	}
-	if !a.checkOrigin(r) {
-		return &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
-	}
-	replay, v, stop, err := a.c.WatchBoard(name)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return &httpError{status: http.StatusConflict, msg: err.Error()}
-	}
 	defer stop()
-	conn := a.upgrade(w, r)
-	if conn == nil {
-		return nil
-	}
 	defer a.release(conn)
 	readerDone := make(chan struct{})
 	go readPump(conn, readerDone)
 	defer func() { conn.Close(); <-readerDone }()
+	streamConsole(conn, replay, v, readerDone, nil, nil)
+	return nil
+}
 
-	var data []byte
-	flush := func() error {
-		if len(data) == 0 {
-			return nil
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		err := conn.WriteMessage(websocket.BinaryMessage, data)
-		data = data[:0]
-		return err
+// watchBoardWS checks a board console websocket request, starts watching
+// the board and upgrades the connection. A nil conn with a nil error means
+// the upgrade failed (and was answered).
+func (a *API) watchBoardWS(w http.ResponseWriter, r *http.Request, name string) ([]store.LogRecord, *Viewer, func(), *websocket.Conn, error) {
+	if _, err := a.c.Board(name); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	// add queues a record; markers flush the bytes before them.
-	add := func(rec store.LogRecord) error {
-		if rec.Kind == kindData {
-			data = append(data, rec.Data...)
-			if len(data) >= 32<<10 {
-				return flush()
-			}
-			return nil
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		b, err := json.Marshal(ConsoleMarker{Type: "marker", Kind: rec.Kind, Offset: rec.Offset, At: rec.At, Detail: string(rec.Data)})
-		if err != nil {
-			return err
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		return conn.WriteMessage(websocket.TextMessage, b)
+	if !websocket.IsWebSocketUpgrade(r) {
+		return nil, nil, nil, nil, badRequest("this endpoint is a websocket (send Upgrade: websocket)")
 	}
+	if !a.checkOrigin(r) {
+		return nil, nil, nil, nil, &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
+	}
+	replay, v, stop, err := a.c.WatchBoard(name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, nil, nil, err
+		}
+		return nil, nil, nil, nil, &httpError{status: http.StatusConflict, msg: err.Error()}
+	}
+	conn := a.upgrade(w, r)
+	if conn == nil {
+		stop()
+		return nil, nil, nil, nil, nil
+	}
+	return replay, v, stop, conn, nil
+}
+
+// streamConsole is the only writer of a board console websocket: the
+// replay, then live records until the viewer is dropped (1013 when it was
+// too slow), the reader ends or a write fails. Messages from notes (the
+// terminal's refusals) are sent with sendNote in between.
+func streamConsole(conn *websocket.Conn, replay []store.LogRecord, v *Viewer, readerDone <-chan struct{}, notes <-chan string, sendNote func(string) error) {
+	cw := consoleWriter{conn: conn}
 	for _, rec := range replay {
-		if err := add(rec); err != nil {
-			return nil
+		if err := cw.add(rec); err != nil {
+			return
 		}
 	}
-	if err := flush(); err != nil {
-		return nil
+	if err := cw.flush(); err != nil {
+		return
 	}
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
@@ -297,16 +289,16 @@ func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) 
 		select {
 		case rec, ok := <-ch:
 			if !ok {
-				_ = flush()
+				_ = cw.flush()
 				if v.Slow() {
 					closeWith(conn, websocket.CloseTryAgainLater, CloseReasonSlow)
 				} else {
 					closeWith(conn, websocket.CloseGoingAway, "console closed")
 				}
-				return nil
+				return
 			}
-			if err := add(rec); err != nil {
-				return nil
+			if err := cw.add(rec); err != nil {
+				return
 			}
 			// Coalesce what is already queued into as few frames as possible.
 			for n := len(ch); n > 0; n-- {
@@ -314,20 +306,24 @@ func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) 
 				if !ok {
 					break
 				}
-				if err := add(rec); err != nil {
-					return nil
+				if err := cw.add(rec); err != nil {
+					return
 				}
 			}
-			if err := flush(); err != nil {
-				return nil
+			if err := cw.flush(); err != nil {
+				return
+			}
+		case msg := <-notes:
+			if err := sendNote(msg); err != nil {
+				return
 			}
 		case <-ping.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return nil
+				return
 			}
 		case <-readerDone:
-			return nil
+			return
 		}
 	}
 }

@@ -201,27 +201,11 @@ type TerminalMessage struct {
 // message and keep watching.
 func (a *API) terminal(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name := r.PathValue("name")
-	if _, err := a.c.Board(name); err != nil {
+	replay, v, stop, conn, err := a.watchBoardWS(w, r, name)
+	if err != nil || conn == nil {
 		return err
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		return badRequest("this endpoint is a websocket (send Upgrade: websocket)")
-	}
-	if !a.checkOrigin(r) {
-		return &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
-	}
-	replay, v, stop, err := a.c.WatchBoard(name)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return &httpError{status: http.StatusConflict, msg: err.Error()}
-	}
 	defer stop()
-	conn := a.upgrade(w, r)
-	if conn == nil {
-		return nil
-	}
 	defer a.release(conn)
 
 	// The reader types for the holder; refusals go to the writer, which is
@@ -244,58 +228,10 @@ func (a *API) terminal(w http.ResponseWriter, r *http.Request, p Principal) erro
 	if err := sendJSON(TerminalMessage{Type: "hello", You: p.Actor(), Holder: a.c.HolderOf(name)}); err != nil {
 		return nil
 	}
-	cw := consoleWriter{conn: conn}
-	for _, rec := range replay {
-		if err := cw.add(rec); err != nil {
-			return nil
-		}
-	}
-	if err := cw.flush(); err != nil {
-		return nil
-	}
-	ping := time.NewTicker(wsPingPeriod)
-	defer ping.Stop()
-	ch := v.C()
-	for {
-		select {
-		case rec, ok := <-ch:
-			if !ok {
-				_ = cw.flush()
-				if v.Slow() {
-					closeWith(conn, websocket.CloseTryAgainLater, CloseReasonSlow)
-				} else {
-					closeWith(conn, websocket.CloseGoingAway, "console closed")
-				}
-				return nil
-			}
-			if err := cw.add(rec); err != nil {
-				return nil
-			}
-			for n := len(ch); n > 0; n-- {
-				rec, ok := <-ch
-				if !ok {
-					break
-				}
-				if err := cw.add(rec); err != nil {
-					return nil
-				}
-			}
-			if err := cw.flush(); err != nil {
-				return nil
-			}
-		case msg := <-refusals:
-			if err := sendJSON(TerminalMessage{Type: "error", Error: msg, Holder: a.c.HolderOf(name)}); err != nil {
-				return nil
-			}
-		case <-ping.C:
-			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return nil
-			}
-		case <-readerDone:
-			return nil
-		}
-	}
+	streamConsole(conn, replay, v, readerDone, refusals, func(msg string) error {
+		return sendJSON(TerminalMessage{Type: "error", Error: msg, Holder: a.c.HolderOf(name)})
+	})
+	return nil
 }
 
 // terminalInput is the terminal connection's only reader: each data
