@@ -320,11 +320,12 @@ type LiveSnapshot struct {
 	Queue  []JobView   `json:"queue"`
 }
 
-// liveEvery is how often /api/v1/live looks for changes. The controller has
-// no change feed for boards and the queue, so one goroutine per API, alive
-// while anyone watches, makes a snapshot each tick and sends it only when
-// it changed: the store is asked once a second however many pages watch.
-const liveEvery = time.Second
+// liveCoalesce is how long the live feed waits after a change for more
+// changes before it takes a snapshot: a burst of submissions makes one
+// snapshot, not one each. One goroutine per API, alive while anyone
+// watches, waits on the controller's change feed (no polling), makes the
+// snapshot and sends it only when it differs from the last one.
+const liveCoalesce = 100 * time.Millisecond
 
 // liveFeed computes the live snapshot for every watcher of one API.
 type liveFeed struct {
@@ -379,9 +380,8 @@ func (a *API) watchLive() (<-chan []byte, func()) {
 
 func (f *liveFeed) run() {
 	defer close(f.done)
-	tick := time.NewTicker(liveEvery)
-	defer tick.Stop()
 	for {
+		changed := f.a.c.Changed() // before the snapshot: no change is missed
 		b, err := f.a.liveSnapshot()
 		if err != nil {
 			f.a.log.Warn("live snapshot", "err", err)
@@ -401,7 +401,12 @@ func (f *liveFeed) run() {
 		select {
 		case <-f.stop:
 			return
-		case <-tick.C:
+		case <-changed:
+		}
+		select {
+		case <-f.stop:
+			return
+		case <-time.After(liveCoalesce):
 		}
 	}
 }

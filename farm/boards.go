@@ -38,6 +38,8 @@ type slot struct {
 	powerCycles atomic.Int64
 	recent      []string // outcomes of the last attempts, newest last (health)
 	flags       map[string]string
+
+	onChange func() // the controller's change notification
 }
 
 const healthWindow = 20
@@ -62,6 +64,9 @@ func (s *slot) setState(state, reason string, now time.Time) {
 		return
 	}
 	s.state, s.reason, s.since = state, reason, now
+	if s.onChange != nil {
+		s.onChange()
+	}
 }
 
 // openBoards opens every board and starts its recorder. A board that

@@ -120,6 +120,9 @@ type Controller struct {
 	jobs    sync.WaitGroup
 	rec     sync.WaitGroup
 	hooks   sync.WaitGroup // OnJobFinished calls in flight
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed at the next change of a board or the queue
 }
 
 // New makes a controller; start it with Run.
@@ -174,7 +177,7 @@ func New(cfg Config) (*Controller, error) {
 		types[t.Name] = t
 	}
 	for _, b := range cfg.Farm.Boards {
-		c.slots[b.Name] = &slot{cfg: b, typ: types[b.Type], state: BoardOffline, reason: "not opened yet", since: c.now()}
+		c.slots[b.Name] = &slot{cfg: b, typ: types[b.Type], state: BoardOffline, reason: "not opened yet", since: c.now(), onChange: c.notify}
 		c.names = append(c.names, b.Name)
 	}
 	return c, nil
@@ -274,6 +277,28 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 var errShutdown = errors.New("controller shutting down")
+
+// Changed returns a channel that is closed at the next change of a board's
+// state or of a job's state (submitted, started, finished, requeued): the
+// feed of live views, instead of polling. Call it again after each change.
+func (c *Controller) Changed() <-chan struct{} {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+// notify wakes the waiters of Changed.
+func (c *Controller) notify() {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
 
 // Ready is closed once Run has opened the boards and settled the jobs a
 // previous controller left running; the scheduler starts then.

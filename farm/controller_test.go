@@ -511,3 +511,25 @@ func TestControllerRecoversInterruptedJobs(t *testing.T) {
 		t.Errorf("integrity_check: %s", s)
 	}
 }
+
+// TestChangedFeed: a submission and a board going into maintenance each
+// close the channel Changed returned before them.
+func TestChangedFeed(t *testing.T) {
+	leakCheck(t)
+	tc := startController(t, testFarm, nil)
+	ch := tc.Changed()
+	select {
+	case <-ch:
+		t.Fatal("Changed closed with nothing changed")
+	default:
+	}
+	if err := tc.SetMaintenance(context.Background(), "sim-a", true, "x", "t"); err != nil {
+		t.Fatal(err)
+	}
+	<-ch // would hang (and time the test out) if maintenance did not notify
+	ch = tc.Changed()
+	if _, err := tc.submit(t, bootSpec, goodModel, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+}

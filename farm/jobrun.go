@@ -259,6 +259,7 @@ func (c *Controller) publishState(j *store.Job, attempt int, _ string) {
 		return
 	}
 	c.hub.publish(j.ID, evs, store.Final(j.State))
+	c.notify()
 }
 
 // eventPump takes the runner's events without ever making it wait: they
