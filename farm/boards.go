@@ -137,10 +137,28 @@ func (c *Controller) consoleChanged(name string, lost bool) {
 	c.mu.Unlock()
 	if lost {
 		c.log.Warn("console port gone; board offline until it returns", "board", name)
+		c.history(name, "console-lost", "the console port vanished")
 	} else {
 		c.log.Info("console port back", "board", name)
+		c.history(name, "console-back", "")
 		c.poke()
 	}
+}
+
+// history records an automatic change of a board (quarantine, console
+// lost and back, ...) in the audit log with actor "hilfarm", next to what
+// operators did, so a board's page shows its whole story. The write runs
+// in the background: callers include the console recorder, which must
+// never wait for the store.
+func (c *Controller) history(board, action, detail string) {
+	rec := store.AuditRecord{At: c.now(), Actor: "hilfarm", Action: action, Target: board, Detail: detail}
+	c.hooks.Add(1)
+	go func() {
+		defer c.hooks.Done()
+		if err := c.db.Audit(context.Background(), rec); err != nil {
+			c.log.Error("recording board history", "board", board, "action", action, "err", err)
+		}
+	}()
 }
 
 // reopenLoop retries boards whose fixtures failed to open.

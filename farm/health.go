@@ -167,6 +167,7 @@ func (c *Controller) healthOutcome(ctx context.Context, board string, j *store.J
 	case store.StatePassed:
 		if s.admin == BoardQuarantined {
 			c.log.Info("health check passed: quarantine lifted", "board", board)
+			c.history(board, "quarantine-lifted", "health check "+j.ID+" passed")
 			s.admin, s.adminReason = "", ""
 		}
 		s.infraInRow = 0
@@ -175,6 +176,7 @@ func (c *Controller) healthOutcome(ctx context.Context, board string, j *store.J
 		if s.admin == "" || s.admin == BoardQuarantined {
 			s.admin = BoardQuarantined
 			s.adminReason = fmt.Sprintf("health check %s %s: %s", j.ID, j.State, j.Reason)
+			c.history(board, "quarantined", s.adminReason)
 			persist = &store.BoardState{Name: board, State: BoardQuarantined, Reason: s.adminReason, Since: c.now(), InfraErrorsInARow: s.infraInRow}
 		}
 	}

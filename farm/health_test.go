@@ -73,4 +73,17 @@ func TestHealthCheckLiftsQuarantine(t *testing.T) {
 	if _, err := tc.SubmitHealthCheck(ctx, "nope"); err == nil {
 		t.Error("health check of an unknown board accepted")
 	}
+	// The board's history tells the story: quarantined, then lifted.
+	tc.hooks.Wait()
+	log, _ := tc.db.AuditLog(ctx, 20)
+	var actions []string
+	for _, a := range log {
+		if a.Target == "sim-a" && a.Actor == "hilfarm" {
+			actions = append(actions, a.Action)
+		}
+	}
+	got := strings.Join(actions, ",")
+	if !strings.Contains(got, "quarantine-lifted") || !strings.Contains(got, "quarantined") || !strings.Contains(got, "console-lost") {
+		t.Errorf("sim-a history: %s", got)
+	}
 }

@@ -180,6 +180,7 @@ func (c *Controller) boardOutcome(ctx context.Context, s *slot, j *store.Job, st
 			s.admin = BoardQuarantined
 			s.adminReason = fmt.Sprintf("%d infrastructure errors in a row; last: %s", s.infraInRow, reason)
 			c.log.Warn("board quarantined", "board", s.cfg.Name, "reason", s.adminReason)
+			c.history(s.cfg.Name, "quarantined", s.adminReason)
 		}
 		persist = &store.BoardState{Name: s.cfg.Name, State: s.admin, Reason: s.adminReason, Since: c.now(), InfraErrorsInARow: s.infraInRow}
 	case store.StatePassed, store.StateFailed:
