@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os/exec"
 	"runtime/debug"
 	"strconv"
@@ -1002,6 +1003,11 @@ func parseNumber(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	v, err := strconv.ParseFloat(s, 64)
 	if err == nil {
+		// "NaN" and "Inf" parse, but no limit can judge them: a firmware
+		// printing them fails the measurement.
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, fmt.Errorf("%q is not a finite number", s)
+		}
 		return v, nil
 	}
 	if i, err2 := strconv.ParseInt(s, 0, 64); err2 == nil {
@@ -1079,7 +1085,9 @@ func (e *engine) tool(ctx context.Context, x *specs.ToolStep, sr *StepResult) *s
 		},
 		classify: func(err error) *stepErr {
 			var ee *exec.ExitError
-			if errors.As(err, &ee) {
+			// A tool that ran and said no judged the device; one killed by a
+			// signal (a crash, the OOM killer) is the rig's problem.
+			if errors.As(err, &ee) && ee.Exited() && ee.ExitCode() > 0 {
 				return failed(KindTool, "tool %s exited with status %d: %v", x.Name, ee.ExitCode(), err)
 			}
 			return infra(KindTool, "board %s: tool %s: %v", e.b.Info.Name, x.Name, err)

@@ -675,3 +675,18 @@ func TestMeasureHex(t *testing.T) {
 		t.Errorf("size = %v, want %d", got, 128<<20)
 	}
 }
+
+// TestMeasureNaNFails: firmware printing "NaN" fails the measurement (no
+// limit can judge it) instead of passing it and breaking later steps.
+func TestMeasureNaNFails(t *testing.T) {
+	for _, v := range []string{"NaN", "nan", "Inf", "-Inf"} {
+		r := newRig()
+		r.console.Print("temp=" + v + "C\r\n")
+		spec := &specs.Spec{Name: "n", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{
+			{Kind: specs.StepMeasure, Measure: &specs.MeasureStep{Name: "temp", Regex: *tmpl(t, `temp=([A-Za-z0-9.+-]+)C`), Group: 1, Within: long, Min: fp(15), Max: fp(45)}},
+			{Kind: specs.StepSend, Send: &specs.SendStep{Line: tmpl(t, "next")}},
+		}}}}
+		res := r.run(t, context.Background(), spec, runner.Options{})
+		want(t, res, runner.Failed, runner.Failed)
+	}
+}

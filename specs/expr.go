@@ -3,6 +3,7 @@ package specs
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 
 	"github.com/hashicorp/hcl/v2"
@@ -158,6 +159,9 @@ func (s *Scope) EvalContext() *hcl.EvalContext {
 	}
 	meas := map[string]cty.Value{}
 	for k, v := range s.Measures {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // cannot be a cty number; the runner never stores one
+		}
 		meas[k] = cty.NumberVal(new(big.Float).SetFloat64(v))
 	}
 	args := map[string]cty.Value{}
@@ -200,6 +204,9 @@ func goToCty(v any) cty.Value {
 	case bool:
 		return cty.BoolVal(x)
 	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return cty.StringVal(fmt.Sprint(x)) // cty numbers are finite
+		}
 		return cty.NumberFloatVal(x)
 	case int:
 		return cty.NumberIntVal(int64(x))

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -252,6 +253,9 @@ func parseOverride(s string, ty cty.Type) (cty.Value, error) {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return cty.NilVal, err
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return cty.NilVal, fmt.Errorf("%q is not a finite number", s)
 		}
 		return cty.NumberFloatVal(f), nil
 	case cty.Bool:

@@ -573,3 +573,15 @@ func FuzzParseFarm(f *testing.F) {
 		_ = d.WriteText(&bytes.Buffer{}, 78, false)
 	})
 }
+
+// TestNonFiniteOverrideRejected: "NaN" or "Inf" for a number variable is a
+// diagnostic, not a panic.
+func TestNonFiniteOverrideRejected(t *testing.T) {
+	src := []byte("variable \"lim\" {\n  type = number\n}\nspec \"s\" {\n  board { type = \"sim\" }\n  test \"t\" {\n    send { line = \"x ${var.lim}\" }\n  }\n}\n")
+	for _, v := range []string{"NaN", "Inf", "-inf"} {
+		_, diags := ParseSpec(src, "s.hcl", SpecOptions{Vars: map[string]string{"lim": v}})
+		if !diags.HasErrors() || !strings.Contains(diags.Err().Error(), "is not a number") {
+			t.Errorf("lim=%s: %v", v, diags.Err())
+		}
+	}
+}
