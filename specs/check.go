@@ -273,4 +273,4 @@ func levenshtein(a, b string) int {
 
 // stdFunctions is Functions() made once: function values are immutable and
 // safe to share between evaluation contexts and goroutines.
-var stdFunctions = Functions()
+var stdFunctions = limitedFunctions(Functions())

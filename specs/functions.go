@@ -6,7 +6,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
-// Functions returns the HCL functions available in specs and farm.hcl.
+// Functions returns the HCL functions available in specs and farm.hcl
+// (evaluation wraps them with the size limits of limits.go).
 // None of them reads files, the environment or the network: submitted
 // specs must not be able to reach the controller's host.
 func Functions() map[string]function.Function {

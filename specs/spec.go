@@ -122,6 +122,9 @@ func ParseSpec(src []byte, filename string, opts SpecOptions) (*Spec, Diagnostic
 	if diags.HasErrors() {
 		return nil, newDiagnostics(diags, files)
 	}
+	if fd := noForExpressions(f, filename); fd.HasErrors() {
+		return nil, newDiagnostics(append(diags, fd...), files)
+	}
 	d := &decoder{diags: diags, src: src}
 	spec := d.specFile(f.Body, filename, opts)
 	if spec != nil && opts.Farm != nil {
