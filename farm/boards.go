@@ -86,6 +86,14 @@ func (c *Controller) openBoards(ctx context.Context, persisted map[string]store.
 }
 
 func (c *Controller) openSlot(ctx context.Context, s *slot) {
+	start, err := c.db.LogEnd(ctx, s.cfg.Name)
+	if err != nil {
+		c.log.Error("board offline: reading its console log", "board", s.cfg.Name, "err", err)
+		c.mu.Lock()
+		s.setState(BoardOffline, err.Error(), c.now())
+		c.mu.Unlock()
+		return
+	}
 	h, err := c.cfg.OpenBoard(ctx, s.cfg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,6 +107,7 @@ func (c *Controller) openSlot(ctx context.Context, s *slot) {
 	ro := c.cfg.Recorder
 	ro.Logger = c.log
 	ro.OnLost = func(lost bool) { c.consoleChanged(name, lost) }
+	ro.Start = start
 	s.rec = NewRecorder(name, h.ConsoleSource(), c.db, ro)
 	c.rec.Add(1)
 	go func() {

@@ -494,49 +494,53 @@ func tagList(tags map[string]string) string {
 	return b.String()
 }
 
-// Cancel cancels a queued or running job.
+// Cancel cancels a queued or running job. A running job's board goes back
+// to its safe state first; Cancel returns when the job is final.
 func (c *Controller) Cancel(ctx context.Context, id, actor string) (*JobView, error) {
-	j, err := c.db.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if store.Final(j.State) {
-		return nil, fmt.Errorf("job %s is %s: %w", id, j.State, ErrFinished)
-	}
 	reason := "cancelled by " + actor
-	ok, err := c.db.CancelQueued(ctx, id, reason, c.now())
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		j, err = c.db.Job(ctx, id)
+	// A job can move between queued and running while we look (an attempt
+	// ending in an infrastructure error is requeued): try until it is final.
+	for try := range 10 {
+		j, err := c.db.Job(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		c.publishState(j, j.Attempts, "")
-		c.finished(j)
-		return c.Job(ctx, id)
-	}
-	c.mu.Lock()
-	a := c.running[id]
-	c.mu.Unlock()
-	if a == nil {
-		// It ended (or was requeued and taken) between the two looks: try once more.
-		if ok, _ := c.db.CancelQueued(ctx, id, reason, c.now()); ok {
-			j, _ = c.db.Job(ctx, id)
+		if store.Final(j.State) {
+			if try > 0 && j.State == store.StateCancelled { // our cancel landed
+				return c.Job(ctx, id)
+			}
+			return nil, fmt.Errorf("job %s is %s: %w", id, j.State, ErrFinished)
+		}
+		ok, err := c.db.CancelQueued(ctx, id, reason, c.now())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			j, err = c.db.Job(ctx, id)
+			if err != nil {
+				return nil, err
+			}
 			c.publishState(j, j.Attempts, "")
 			c.finished(j)
 			return c.Job(ctx, id)
 		}
-		return nil, fmt.Errorf("job %s: %w", id, ErrFinished)
+		c.mu.Lock()
+		a := c.running[id]
+		if a != nil && a.cancelReq == nil {
+			a.cancelReq = &cancelError{reason: reason}
+		}
+		c.mu.Unlock()
+		if a == nil {
+			continue // between attempts: look again
+		}
+		a.cancel(a.cancelReq)
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	a.cancel(&cancelError{reason: reason})
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return c.Job(ctx, id)
+	return nil, fmt.Errorf("job %s kept changing state; try again", id)
 }
 
 type cancelError struct{ reason string }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -173,6 +174,9 @@ func (c *Controller) healthOutcome(ctx context.Context, board string, j *store.J
 		s.infraInRow = 0
 		persist = &store.BoardState{Name: board, State: BoardIdle, Since: c.now()}
 	case store.StateFailed, store.StateError:
+		if j.Reason == errShutdown.Error() || strings.HasSuffix(j.Reason, ": "+errShutdown.Error()) {
+			break // the controller stopped it: says nothing about the board
+		}
 		if s.admin == "" || s.admin == BoardQuarantined {
 			s.admin = BoardQuarantined
 			s.adminReason = fmt.Sprintf("health check %s %s: %s", j.ID, j.State, j.Reason)

@@ -47,6 +47,14 @@ func (h *hub) subscribe(ctx context.Context, db *store.DB, jobID string, after i
 			return replay, s.ch, func() {}, nil
 		}
 	}
+	// Nor has one that is final when the subscriber has seen everything
+	// (it resumed after the last event): waiting would never end.
+	if len(replay) == 0 && after > 0 {
+		if j, err := db.Job(ctx, jobID); err == nil && store.Final(j.State) {
+			close(s.ch)
+			return replay, s.ch, func() {}, nil
+		}
+	}
 	if h.subs[jobID] == nil {
 		h.subs[jobID] = map[*sub]struct{}{}
 	}

@@ -21,6 +21,10 @@ type activeJob struct {
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
 	started time.Time
+	// cancelReq is set (under Controller.mu) by Cancel before it cancels
+	// the context, so runJob's requeue decision sees a cancel that lands
+	// after the attempt's outcome was read.
+	cancelReq *cancelError
 }
 
 // runJob runs one attempt of a job on its leased board and settles the
@@ -72,16 +76,32 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 	}
 	// The runner already powered the board off; make sure of every output too.
 	if err := s.handle.SafeState(ctx); err != nil {
-		log.Error("board not in its safe state after the job", "err", err)
+		log.Error("board not in its safe state after the job: quarantined", "err", err)
 		if state == store.StatePassed || state == store.StateFailed {
 			reason = fmt.Sprintf("%s (and the board's safe state failed: %v)", reason, err)
 		}
 		state = store.StateError
+		// A board that may still be powered or driving its lines takes no
+		// further job until a health check (or an operator) clears it.
+		c.mu.Lock()
+		s.admin, s.adminReason = BoardQuarantined, "safe state failed: "+err.Error()
+		bs := store.BoardState{Name: s.cfg.Name, State: BoardQuarantined, Reason: s.adminReason, Since: c.now(), InfraErrorsInARow: s.infraInRow}
+		c.mu.Unlock()
+		if err := c.db.SetBoardState(context.WithoutCancel(ctx), bs); err != nil {
+			log.Error("persisting board state", "err", err)
+		}
+		c.history(s.cfg.Name, "quarantined", bs.Reason)
 	}
 	var resJSON json.RawMessage
 	if res != nil {
 		resJSON, _ = json.Marshal(res)
 	}
+	c.mu.Lock()
+	if a.cancelReq != nil && ce == nil { // cancelled after the outcome was read
+		ce = a.cancelReq
+		state, reason = store.StateCancelled, ce.reason
+	}
+	c.mu.Unlock()
 	requeue := state == store.StateError && !errors.Is(cause, errShutdown) && ce == nil && n < c.cfg.MaxAttempts
 	if requeue {
 		reason = fmt.Sprintf("attempt %d on %s: %s", n, s.cfg.Name, reason)
@@ -100,13 +120,19 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		log.Error("reading the finished job", "err", err)
 		return
 	}
-	if store.Final(fin.State) && fin.Submitter == HealthSubmitter {
+	if requeue {
+		// Back in the queue, unless a cancel (which publishes its own
+		// final state) or the next attempt got to it first.
+		if fin.State == store.StateQueued {
+			c.publishState(fin, n, "")
+		}
+		return
+	}
+	if fin.Submitter == HealthSubmitter {
 		c.healthOutcome(ctx, s.cfg.Name, fin) // before anyone hears it finished
 	}
 	c.publishState(fin, n, "")
-	if store.Final(fin.State) {
-		c.finished(fin)
-	}
+	c.finished(fin)
 }
 
 func outcomeState(o runner.Outcome) string {

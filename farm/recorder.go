@@ -49,6 +49,10 @@ type RecorderOptions struct {
 	// OnLost is called (from the recorder's goroutine, without its lock)
 	// when the console port vanishes (true) or comes back (false).
 	OnLost func(lost bool)
+	// Start is the board's console offset at which this recorder begins:
+	// the end of what earlier runs stored (store.LogEnd), so offsets stay
+	// stable and global across restarts.
+	Start int64
 }
 
 func (o *RecorderOptions) defaults() {
@@ -112,7 +116,7 @@ type Recorder struct {
 // NewRecorder makes a recorder for board; start it with Run.
 func NewRecorder(board string, src ConsoleSource, sink LogSink, o RecorderOptions) *Recorder {
 	o.defaults()
-	return &Recorder{board: board, src: src, sink: sink, o: o, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1)}
+	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
 // Run reads the console until its event stream closes or ctx is done, then

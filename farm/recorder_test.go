@@ -159,3 +159,37 @@ func TestRecorderDropsSlowViewer(t *testing.T) {
 	close(src.ch)
 	<-done
 }
+
+// TestRecorderContinuesAfterRestart: a second recorder on the same store
+// starts where the first stopped, so nothing is overwritten or lost and a
+// job's offsets stay valid.
+func TestRecorderContinuesAfterRestart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, text := range []string{"first run\n", "SECOND RUN\n"} {
+		start, err := db.LogEnd(ctx, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &chanSource{ch: make(chan runner.ConsoleEvent)}
+		rec := NewRecorder("b", src, db, RecorderOptions{Start: start})
+		done := make(chan error)
+		go func() { done <- rec.Run(ctx) }()
+		src.ch <- data(text)
+		close(src.ch)
+		<-done
+	}
+	recs, _ := db.Log(ctx, "b", 0, -1, 0)
+	var all bytes.Buffer
+	for _, r := range recs {
+		all.Write(r.Data)
+	}
+	if all.String() != "first run\nSECOND RUN\n" || len(recs) != 2 || recs[1].Offset != 10 {
+		t.Errorf("log after a restart: %q %+v", all.String(), recs)
+	}
+}

@@ -25,7 +25,7 @@ func (db *DB) AppendLog(ctx context.Context, board string, recs []LogRecord) err
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO board_log(board, offset, at_ms, kind, data)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+			VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 	}
 	// Markers sort before the data that starts at the same offset: a
 	// power-on marker precedes the boot banner.
-	q += " ORDER BY offset, kind = 'data', at_ms, kind"
+	q += " ORDER BY offset, kind = 'data', rowid"
 	if limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, limit)
@@ -81,11 +81,12 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 	return out, rows.Err()
 }
 
-// LogEnd returns the offset just past a board's last stored data byte (0 for none).
+// LogEnd returns the offset just past a board's last stored record (0 for
+// none): where the board's console stream goes on after a restart.
 func (db *DB) LogEnd(ctx context.Context, board string) (int64, error) {
 	var end int64
-	err := db.r.QueryRowContext(ctx,
-		"SELECT COALESCE(MAX(offset + length(data)), 0) FROM board_log WHERE board = ? AND kind = 'data'", board).Scan(&end)
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(CASE kind WHEN 'data' THEN offset + length(data) ELSE offset END), 0)
+		FROM board_log WHERE board = ?`, board).Scan(&end)
 	return end, err
 }
 

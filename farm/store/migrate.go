@@ -70,9 +70,9 @@ var migrations = []string{
 	   offset INTEGER NOT NULL,  -- byte offset of data in the board's console stream
 	   at_ms  INTEGER NOT NULL,
 	   kind   TEXT NOT NULL,     -- data, or a marker: power-on, power-off, flash-start, ...
-	   data   BLOB NOT NULL,
-	   PRIMARY KEY (board, offset, kind)
-	 ) STRICT, WITHOUT ROWID;
+	   data   BLOB NOT NULL
+	 ) STRICT;
+	 CREATE INDEX board_log_offset ON board_log(board, offset);
 	 CREATE INDEX board_log_time ON board_log(at_ms);
 
 	 CREATE TABLE boards (
