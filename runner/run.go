@@ -728,6 +728,11 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 	done := e.start(octx, op.fn)
 	e.tolerant = op.tolerateLost
 	_, se, err := e.await(ctx, awaitArgs{what: op.what, done: done})
+	if se != nil && se.kind == KindTimeout && se.outcome == Error && op.timeoutFails {
+		// The test's or the job's timeout ran out while waiting on the
+		// firmware (a line that never reached its value): a failure.
+		se = e.ctxErr(ctx, op.what, false)
+	}
 	if e.tolerant {
 		e.tolerant, e.tolerateUntil = false, time.Now()
 	}
@@ -752,7 +757,7 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 		return infra(KindPanic, "%s panicked: %v\n%s", op.what, pe.v, trimStack(pe.stack))
 	}
 	if ctx.Err() != nil {
-		return e.ctxErr(ctx, op.what, true)
+		return e.ctxErr(ctx, op.what, !op.timeoutFails)
 	}
 	var te *timeoutError
 	if errors.As(context.Cause(octx), &te) && te.scope == op.what {

@@ -690,3 +690,15 @@ func TestMeasureNaNFails(t *testing.T) {
 		want(t, res, runner.Failed, runner.Failed)
 	}
 }
+
+// TestTestTimeoutDuringGPIOWait: the test's own timeout running out while
+// a wait step waits on the firmware's line is a failure, like the step's
+// own within, not an infrastructure error.
+func TestTestTimeoutDuringGPIOWait(t *testing.T) {
+	r := newRig()
+	spec := &specs.Spec{Name: "w", Tests: []specs.Test{{Name: "t", Timeout: 100 * time.Millisecond, Steps: []specs.Step{
+		{Kind: specs.StepWait, Wait: &specs.WaitStep{GPIO: "led", Value: 1, Within: long}},
+	}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{})
+	want(t, res, runner.Failed, runner.Failed)
+}
