@@ -173,6 +173,11 @@ type serveConfig struct {
 // one of them fails; then all stop, each cleaning up after itself.
 func serve(ctx context.Context, sc serveConfig) (err error) {
 	log := sc.log
+	unlock, err := lockDataDir(sc.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := openStore(ctx, sc.dataDir)
 	if err != nil {
 		return err

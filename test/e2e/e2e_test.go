@@ -395,3 +395,16 @@ func vmRSS(b *testing.B, pid int) int64 {
 	b.Fatal("no VmRSS")
 	return 0
 }
+
+// TestSecondServeRefused: a second controller on the same data dir stops at
+// once with a clear error instead of taking over the first one's jobs.
+func TestSecondServeRefused(t *testing.T) {
+	f := newFarm(t, 1)
+	f.serve(t)
+	cmd := exec.Command(binary, "serve", "--farm", f.farm, "--listen", "127.0.0.1:0")
+	cmd.Dir = f.dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is in use by process") {
+		t.Errorf("second serve: %v\n%s", err, out)
+	}
+}
