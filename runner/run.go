@@ -400,6 +400,12 @@ func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n in
 			}
 		}
 	}
+	// A fail_on match left pending by a power or reset step with no step
+	// after it to report it.
+	if e.failHit != nil && att.Outcome == Passed {
+		se := e.failOnErr("the end of " + string(phase))
+		att.Outcome, att.Kind, att.Message = se.outcome, se.kind, se.msg
+	}
 	att.Duration = Duration(e.now().Sub(att.Started))
 	e.emit(TestFinished{Time: e.now(), Phase: phase, Test: t.Name, Attempt: n, Outcome: att.Outcome,
 		Kind: att.Kind, Message: att.Message, Duration: att.Duration, Final: isFinal(att.Outcome)})
@@ -459,6 +465,10 @@ type awaitArgs struct {
 	expect *matcher     // a pattern to wait for; nil: none
 	within time.Duration
 	sleep  bool // a wait step: passes when within runs out
+	// deferFailOn lets a power, reset or flash operation finish when a
+	// fail_on pattern appears: the match is reported by the next step (or
+	// at the end of the test), and a flash clears what the old firmware printed.
+	deferFailOn bool
 }
 
 // await processes the console until the step ends: the operation returns,
@@ -476,7 +486,7 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		e.active, e.hit = a.expect, nil
 		e.search()
 	}
-	if e.failHit != nil {
+	if e.failHit != nil && !a.deferFailOn {
 		return nil, e.failOnErr(a.what), nil
 	}
 	if e.hit != nil {
@@ -544,7 +554,7 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 			e.lostNow = false
 			e.consume(ev, ok)
 			switch {
-			case e.failHit != nil:
+			case e.failHit != nil && !a.deferFailOn:
 				return nil, e.failOnErr(a.what), nil
 			case e.hit != nil:
 				return e.hit, nil, nil
@@ -564,6 +574,16 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// clearFailOn forgets fail_on matches so far: they start again from the
+// console's current end.
+func (e *engine) clearFailOn() {
+	e.discardPending()
+	e.failHit = nil
+	for _, m := range e.failOn {
+		m.from = e.win.end()
+	}
 }
 
 func (e *engine) failOnErr(what string) *stepErr {
@@ -727,7 +747,7 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 	}
 	done := e.start(octx, op.fn)
 	e.tolerant = op.tolerateLost
-	_, se, err := e.await(ctx, awaitArgs{what: op.what, done: done})
+	_, se, err := e.await(ctx, awaitArgs{what: op.what, done: done, deferFailOn: op.tolerateLost})
 	if se != nil && se.kind == KindTimeout && se.outcome == Error && op.timeoutFails {
 		// The test's or the job's timeout ran out while waiting on the
 		// firmware (a line that never reached its value): a failure.
@@ -801,8 +821,15 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		if st.Flash != nil {
 			timeout = st.Flash.Timeout
 		}
-		return e.operate(ctx, operation{what: "flash", kind: KindFlash, timeout: timeout, tolerateLost: true,
+		// What the board printed before and while it is flashed is the old
+		// firmware's (or the bootloader's): fail_on judges the candidate.
+		e.clearFailOn()
+		se := e.operate(ctx, operation{what: "flash", kind: KindFlash, timeout: timeout, tolerateLost: true,
 			fn: func(c context.Context) error { return e.b.Flasher.Flash(c, e.job.Firmware, lw) }})
+		if se == nil {
+			e.clearFailOn()
+		}
+		return se
 
 	case specs.StepPower:
 		if st.Power == nil {

@@ -702,3 +702,16 @@ func TestTestTimeoutDuringGPIOWait(t *testing.T) {
 	res := r.run(t, context.Background(), spec, runner.Options{})
 	want(t, res, runner.Failed, runner.Failed)
 }
+
+// TestFailOnIgnoresTheOldFirmware: what the board prints before the
+// candidate is flashed (the old firmware crashing at power-on) does not
+// fail the candidate.
+func TestFailOnIgnoresTheOldFirmware(t *testing.T) {
+	r := newRig()
+	r.console.Print("old firmware: HardFault\r\n")
+	spec := &specs.Spec{Name: "f", FailOn: []specs.Pattern{text(t, "HardFault")},
+		Setup: []specs.Step{power(specs.PowerOn), {Kind: specs.StepFlash, Flash: &specs.FlashStep{}}},
+		Tests: []specs.Test{{Name: "t", Steps: []specs.Step{{Kind: specs.StepWait, Wait: &specs.WaitStep{For: 10 * time.Millisecond}}}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed)
+}
