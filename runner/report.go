@@ -182,6 +182,22 @@ func WriteJUnit(w io.Writer, res *Result) error {
 	if res.Teardown != nil && res.Teardown.Outcome != Passed {
 		add("(teardown)", res.Teardown)
 	}
+	// A job that ended in error or was cancelled with no testcase saying so
+	// (the board's safe state failed afterwards, a panic outside a step)
+	// gets a "(job)" testcase, so CI does not count it as green.
+	if res.Outcome == Error || res.Outcome == Cancelled {
+		said := false
+		for _, c := range s.Cases {
+			said = said || c.Error != nil
+		}
+		if !said {
+			msg, kind := res.Message, KindJob
+			if res.SafeStateError != "" {
+				msg, kind = "the board's safe state failed: "+res.SafeStateError, KindSafeState
+			}
+			add("(job)", &TestResult{Name: "(job)", Outcome: res.Outcome, Kind: kind, Message: msg})
+		}
+	}
 	doc := junitSuites{Name: res.Spec, Tests: s.Tests, Failures: s.Failures, Errors: s.Errors,
 		Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {

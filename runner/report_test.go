@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,20 @@ func TestReportsOfARun(t *testing.T) {
 	}
 	if !json.Valid(j.Bytes()) || !bytes.Contains(x.Bytes(), []byte(`<failure message="expected text &#34;nope&#34; within 1ms; waited`)) {
 		t.Errorf("reports:\n%s\n%s", j.String(), x.String())
+	}
+}
+
+// TestJUnitJobLevelError: a job that is an error only because the board's
+// safe state failed afterwards still shows an error in JUnit.
+func TestJUnitJobLevelError(t *testing.T) {
+	res := &runner.Result{Spec: "s", Outcome: runner.Error, SafeStateError: "power off: relay stuck",
+		Tests: []runner.TestResult{{Name: "t", Outcome: runner.Passed}}}
+	var b strings.Builder
+	if err := runner.WriteJUnit(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, `name="(job)"`) || !strings.Contains(out, `errors="1"`) || !strings.Contains(out, "relay stuck") {
+		t.Errorf("JUnit of a safe-state error:\n%s", out)
 	}
 }

@@ -72,6 +72,7 @@ const (
 	KindCancel    = "cancel"  // the job was cancelled
 	KindSkipped   = "skipped" // not run
 	KindSetup     = "setup"   // the tests were skipped because setup did not pass
+	KindJob       = "job"     // the job itself ended badly (e.g. the board's safe state failed)
 	KindSafeState = "safe_state"
 )
 
