@@ -131,6 +131,9 @@ type engine struct {
 	// tolerateUntil is when the last one ended.
 	tolerant      bool
 	tolerateUntil time.Time
+	// poweredOff is set while the board is off by a power step: its USB
+	// serial chip may vanish with its power, whenever the kernel notices.
+	poweredOff bool
 	closed        bool
 	lastByte      time.Time
 	rec           *slice // the current test's console slice
@@ -676,7 +679,9 @@ func (e *engine) handle(ev ConsoleEvent) {
 		if lostAt.IsZero() {
 			lostAt = time.Now()
 		}
-		e.lostNow = !e.tolerant && lostAt.After(e.tolerateUntil)
+		// While the board is off by a power step, its own USB serial chip
+		// may vanish whenever the kernel notices: not lost bytes.
+		e.lostNow = !e.tolerant && !e.poweredOff && lostAt.After(e.tolerateUntil)
 		e.emit(ConsoleGap{Time: at, Lost: true, Err: e.lost.Error()})
 		fmt.Fprintf(recWriter{e}, "\n[hilfarm: console lost: %v]\n", e.lost)
 	case ConsoleBack:
@@ -850,7 +855,11 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		default:
 			return infra(KindSpec, "power step: unknown action %q", st.Power.Action)
 		}
-		return e.operate(ctx, operation{what: "power " + st.Power.Action, kind: KindPower, fn: fn, tolerateLost: true})
+		se := e.operate(ctx, operation{what: "power " + st.Power.Action, kind: KindPower, fn: fn, tolerateLost: true})
+		if se == nil {
+			e.poweredOff = st.Power.Action == specs.PowerOff
+		}
+		return se
 
 	case specs.StepReset:
 		if e.b.Reset != nil {

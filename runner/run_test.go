@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -712,6 +713,26 @@ func TestFailOnIgnoresTheOldFirmware(t *testing.T) {
 	spec := &specs.Spec{Name: "f", FailOn: []specs.Pattern{text(t, "HardFault")},
 		Setup: []specs.Step{power(specs.PowerOn), {Kind: specs.StepFlash, Flash: &specs.FlashStep{}}},
 		Tests: []specs.Test{{Name: "t", Steps: []specs.Step{{Kind: specs.StepWait, Wait: &specs.WaitStep{For: 10 * time.Millisecond}}}}}}
+	res := r.run(t, context.Background(), spec, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed)
+}
+
+// TestConsoleLostWhileOff: a board's USB serial chip that vanishes after a
+// power off step returned (the kernel noticed late) is not an error; the
+// next expect waits for the console to come back after power on.
+func TestConsoleLostWhileOff(t *testing.T) {
+	r := newRig()
+	spec := &specs.Spec{Name: "p", Tests: []specs.Test{{Name: "t", Steps: []specs.Step{
+		power(specs.PowerOff),
+		{Kind: specs.StepWait, Wait: &specs.WaitStep{For: 50 * time.Millisecond}},
+	}}}}
+	// The kernel notices the adapter is gone 20 ms after the relay opened,
+	// when the power step has long returned.
+	r.power.OnChange(func(on bool) {
+		if !on {
+			time.AfterFunc(20*time.Millisecond, func() { r.console.Lose(errors.New("usb disconnect")) })
+		}
+	})
 	res := r.run(t, context.Background(), spec, runner.Options{})
 	want(t, res, runner.Passed, runner.Passed)
 }
