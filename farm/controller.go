@@ -228,6 +228,17 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 
+	// Health checks queued by a previous run are still this run's: a board
+	// gets no second one.
+	if q, err := c.db.Queue(ctx); err == nil {
+		c.mu.Lock()
+		for _, j := range q {
+			if s := c.slots[j.Labels["health-check"]]; s != nil && j.Submitter == HealthSubmitter {
+				s.healthJob, s.lastHealth = j.ID, c.now()
+			}
+		}
+		c.mu.Unlock()
+	}
 	close(c.ready)
 	var bg sync.WaitGroup
 	bg.Add(3)
