@@ -134,13 +134,13 @@ type engine struct {
 	// poweredOff is set while the board is off by a power step: its USB
 	// serial chip may vanish with its power, whenever the kernel notices.
 	poweredOff bool
-	closed        bool
-	lastByte      time.Time
-	rec           *slice // the current test's console slice
-	meas          *[]Measurement
-	test          string
-	attempt       int
-	phase         Phase
+	closed     bool
+	lastByte   time.Time
+	rec        *slice // the current test's console slice
+	meas       *[]Measurement
+	test       string
+	attempt    int
+	phase      Phase
 }
 
 // Run executes job's spec on its board: setup, then the tests (each with
