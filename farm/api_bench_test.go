@@ -15,8 +15,7 @@ import (
 // from parallel clients, with every board in maintenance so that nothing
 // runs: the cost of the API and the queue alone.
 func BenchmarkAPISubmit(b *testing.B) {
-	c, stop := startBench(b, 2)
-	defer stop()
+	c := startBench(b, 2)
 	for _, name := range []string{"sim-00", "sim-01"} {
 		if err := c.SetMaintenance(context.Background(), name, true, "bench", "bench"); err != nil {
 			b.Fatal(err)

@@ -32,7 +32,6 @@ import (
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/fixtures/sim"
 	"github.com/hilfarm/hilfarm/internal/testrig"
-	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 )
 
@@ -44,53 +43,6 @@ type uiEnv struct {
 	srv    *httptest.Server
 	tokens map[string]string // role -> token
 	actors map[string]string // role -> Principal.Actor()
-}
-
-// startControllerTB is startController for tests and benchmarks.
-func startControllerTB(t testing.TB, farmSrc string, mod func(*Config)) *testController {
-	t.Helper()
-	dir := t.TempDir()
-	farmPath := filepath.Join(dir, "farm.hcl")
-	if err := os.WriteFile(farmPath, []byte(farmSrc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	farm, diags := specs.LoadFarm(farmPath)
-	if diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "hilfarm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDir, err := os.MkdirTemp("", "hf-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Farm: farm, DataDir: dir, Store: db, OpenBoard: FixtureOpener(farm, runDir, nil)}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tc := &testController{Controller: c, db: db, cancel: cancel, done: make(chan error, 1), dir: dir}
-	go func() { tc.done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-tc.done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		db.Close()
-		os.RemoveAll(runDir)
-	})
-	select {
-	case <-c.Ready():
-	case err := <-tc.done:
-		t.Fatalf("Run: %v", err)
-	}
-	return tc
 }
 
 // waitJob follows a job's event stream to its final state.
@@ -140,7 +92,7 @@ func withUIRoutes(a *API) {
 
 func startUI(t testing.TB, farmSrc string, mod func(*Config)) *uiEnv {
 	t.Helper()
-	tc := startControllerTB(t, farmSrc, mod)
+	tc := startController(t, farmSrc, mod)
 	env := &uiEnv{tc: tc, tokens: map[string]string{}, actors: map[string]string{}}
 	for _, role := range Roles {
 		tok, rec, err := CreateToken(context.Background(), tc.db, role+"-token", role, time.Now())

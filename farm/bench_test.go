@@ -3,8 +3,6 @@ package farm
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
-	"github.com/hilfarm/hilfarm/specs"
 )
 
 // quickSpec powers the board on and talks to it once: the shortest real job.
@@ -42,34 +39,10 @@ func simFarm(n int) string {
 	return b.String()
 }
 
-func startBench(b *testing.B, boards int) (*Controller, func()) {
+// startBench runs a controller on n sim boards until the benchmark ends.
+func startBench(b *testing.B, boards int) *Controller {
 	b.Helper()
-	dir := b.TempDir()
-	farmPath := filepath.Join(dir, "farm.hcl")
-	os.WriteFile(farmPath, []byte(simFarm(boards)), 0o644)
-	farm, diags := specs.LoadFarm(farmPath)
-	if diags.HasErrors() {
-		b.Fatal(diags.Err())
-	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "h.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runDir, _ := os.MkdirTemp("", "hfb-")
-	c, err := New(Config{Farm: farm, DataDir: dir, Store: db, OpenBoard: FixtureOpener(farm, runDir, nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	<-c.Ready()
-	return c, func() {
-		cancel()
-		<-done
-		db.Close()
-		os.RemoveAll(runDir)
-	}
+	return startController(b, simFarm(boards), nil).Controller
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {
@@ -121,8 +94,7 @@ func waitFinal(b *testing.B, c *Controller, id string) *JobView {
 // BenchmarkSubmitToPowerOn measures the time from Submit to the power-on
 // marker of an idle board (target: median <= 50 ms).
 func BenchmarkSubmitToPowerOn(b *testing.B) {
-	c, stop := startBench(b, 1)
-	defer stop()
+	c := startBench(b, 1)
 	var lat []time.Duration
 	for b.Loop() {
 		_, v, unwatch, err := c.WatchBoard("sim-00")
@@ -149,8 +121,7 @@ func BenchmarkSubmitToPowerOn(b *testing.B) {
 // BenchmarkTurnaround measures, on one board with jobs queued, the time
 // from one job's end marker to the next job's power-on (target <= 50 ms).
 func BenchmarkTurnaround(b *testing.B) {
-	c, stop := startBench(b, 1)
-	defer stop()
+	c := startBench(b, 1)
 	var lat []time.Duration
 	for b.Loop() {
 		_, v, unwatch, err := c.WatchBoard("sim-00")
@@ -194,8 +165,7 @@ func BenchmarkTurnaround(b *testing.B) {
 // boards: all are accepted, none lost or run twice, all finish.
 func BenchmarkConcurrentSubmissions(b *testing.B) {
 	const jobs, boards = 1000, 20
-	c, stop := startBench(b, boards)
-	defer stop()
+	c := startBench(b, boards)
 	for b.Loop() {
 		ids := make([]string, jobs)
 		var wg sync.WaitGroup

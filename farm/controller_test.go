@@ -103,7 +103,7 @@ type testController struct {
 	dir    string
 }
 
-func startController(t *testing.T, farmSrc string, mod func(*Config)) *testController {
+func startController(t testing.TB, farmSrc string, mod func(*Config)) *testController {
 	t.Helper()
 	dir := t.TempDir()
 	farmPath := filepath.Join(dir, "farm.hcl")
@@ -151,7 +151,7 @@ func startController(t *testing.T, farmSrc string, mod func(*Config)) *testContr
 	return tc
 }
 
-func (tc *testController) stop(t *testing.T) {
+func (tc *testController) stop(t testing.TB) {
 	if tc.cancel == nil {
 		return
 	}
