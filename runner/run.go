@@ -33,6 +33,8 @@ const (
 	// having seen "2023.0" of "2023.01"), waits for the next byte before it
 	// is taken as it is. Any byte decides at once.
 	settleDelay = 20 * time.Millisecond
+	// readBuf is the buffer a ConsoleReader is read into.
+	readBuf = 32 << 10
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -113,8 +115,11 @@ type engine struct {
 
 	emitMu sync.Mutex
 
-	// The console stream.
+	// The console stream: read directly (reader, into rbuf) when the
+	// console is a ConsoleReader, else received from events.
 	events     <-chan ConsoleEvent
+	reader     ConsoleReader
+	rbuf       []byte
 	win        window
 	consumed   int64 // expects match after this offset
 	unsearched int   // bytes appended since the last search
@@ -163,7 +168,11 @@ func Run(ctx context.Context, job Job, opts Options) (*Result, error) {
 	}
 	opts = withDefaults(opts)
 	e := &engine{job: job, spec: job.Spec, b: job.Board, opts: opts, now: opts.Now}
-	e.events = job.Board.Console.Events()
+	if r, ok := job.Board.Console.(ConsoleReader); ok {
+		e.reader, e.rbuf = r, make([]byte, readBuf)
+	} else {
+		e.events = job.Board.Console.Events()
+	}
 	e.lastByte = time.Now()
 	vars := maps.Clone(job.Spec.Vars)
 	if vars == nil {
@@ -270,6 +279,9 @@ func (e *engine) call(ctx context.Context, fn func(context.Context) error) error
 func (e *engine) start(ctx context.Context, fn func(context.Context) error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
+		// A runner reading its console directly is woken once the result
+		// is there (this defer runs after the send below).
+		defer e.wakeReader()
 		defer func() {
 			if r := recover(); r != nil {
 				done <- &panicError{v: r, stack: debug.Stack()}
@@ -278,6 +290,13 @@ func (e *engine) start(ctx context.Context, fn func(context.Context) error) <-ch
 		done <- fn(ctx)
 	}()
 	return done
+}
+
+// wakeReader makes the engine's pending console read return (pull mode).
+func (e *engine) wakeReader() {
+	if e.reader != nil {
+		e.reader.Wake()
+	}
 }
 
 func (e *engine) emit(ev Event) {
@@ -495,6 +514,9 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 	if e.hit != nil {
 		return e.hit, nil, nil
 	}
+	if e.reader != nil {
+		return e.awaitPull(ctx, a, t0)
+	}
 	var withinC <-chan time.Time
 	if a.within > 0 {
 		t := time.NewTimer(a.within)
@@ -601,6 +623,13 @@ func (e *engine) failOnErr(what string) *stepErr {
 // what the board printed from that step on (a prompt printed before a power
 // cycle must not answer an expect after it). fail_on still sees every byte.
 func (e *engine) discardPending() {
+	for e.reader != nil && !e.closed {
+		ev, err := e.reader.ReadEvent(e.rbuf, time.Unix(1, 0)) // only what is ready
+		if errors.Is(err, ErrNoEvent) {
+			break
+		}
+		e.pulled(ev, err)
+	}
 	for e.events != nil {
 		select {
 		case ev, ok := <-e.events:
@@ -688,6 +717,11 @@ func (e *engine) handle(ev ConsoleEvent) {
 		e.lost = nil
 		e.emit(ConsoleGap{Time: at})
 		fmt.Fprintf(recWriter{e}, "\n[hilfarm: console back]\n")
+	case ConsoleBoundary:
+		// The board is about to be powered on: what it printed before
+		// (a prompt left from an earlier job) answers no expect.
+		e.consumed = e.win.end()
+		e.tentative = nil
 	}
 }
 
