@@ -437,6 +437,7 @@ func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n in
 func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResult) {
 	sr = StepResult{Index: i, Kind: st.Kind, Summary: summary(st), Range: st.Range}
 	start := e.now()
+	sr.Started = start
 	e.emit(StepStarted{Time: start, Phase: e.phase, Test: e.test, Attempt: e.attempt, Index: i, Kind: st.Kind, Summary: sr.Summary})
 	var se *stepErr
 	func() {
