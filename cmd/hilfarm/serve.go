@@ -52,6 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var origins listFlags
 	fs.Var(&origins, "allow-origin", "also accept websockets from pages of this `origin` (scheme://host:port); repeatable")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address` (e.g. 127.0.0.1:6060)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return serve(ctx, serveConfig{
 		farm: f, dataDir: resolveDataDir(f, *dataDir), listen: *listen, baseURL: *baseURL,
-		origins: origins, log: log, stdout: stdout,
+		origins: origins, log: log, stdout: stdout, pprof: *pprofAddr,
 	})
 }
 
@@ -164,6 +165,7 @@ type serveConfig struct {
 	origins []string
 	log     *slog.Logger
 	stdout  io.Writer
+	pprof   string // --pprof: loopback address of the profiling endpoint
 	// ready, if set, runs once the controller is ready and the API listens;
 	// it returns when ctx is done (or at once). An error stops the server.
 	ready func(ctx context.Context, url string, db *store.DB) error
@@ -234,6 +236,9 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	// Each component stops the others when it returns, even without an error.
 	g.Go(func() error { defer cancel(); return c.Run(gctx) })
 	g.Go(func() error { defer cancel(); return hooks.Run(gctx) })
+	if sc.pprof != "" {
+		g.Go(func() error { return servePprof(gctx, sc.pprof, log) })
+	}
 	g.Go(func() error {
 		defer cancel()
 		return api.Serve(gctx, ln)
