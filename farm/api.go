@@ -302,7 +302,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad multipart body: %v", err)
@@ -315,6 +315,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 		spool              *os.File
 		fwName             string
 		job                *JobView
+		prov               provenanceParts // signature, sbom (api_trust.go)
 	)
 	defer func() {
 		if spool != nil {
@@ -327,6 +328,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			Firmware: fw, FirmwareName: fwName, FirmwareVersion: opts.FirmwareVersion,
 			SpecSrc: spec, SpecFilename: specName, Vars: opts.Vars, Type: opts.Type, Tags: opts.Tags,
 			Priority: opts.Priority, Labels: opts.Labels, Submitter: p.Actor(),
+			Signature: prov.signature, SBOM: prov.sbom,
 		})
 	}
 	for {
@@ -386,8 +388,15 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			if n > a.maxUpload() {
 				return &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
 			}
+		case "signature", "sbom":
+			if job != nil || spool != nil {
+				return badRequest("the %s part must come before the firmware part", part.FormName())
+			}
+			if err := prov.read(part); err != nil {
+				return err
+			}
 		default:
-			return badRequest("unknown part %q (want options, spec, firmware)", part.FormName())
+			return badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
 		}
 	}
 	if !haveSpec {

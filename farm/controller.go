@@ -336,6 +336,8 @@ type Submission struct {
 	Priority        int
 	Labels          map[string]string
 	Submitter       string
+	Signature       []byte // armored SSH signature of the firmware; nil: unsigned
+	SBOM            []byte // CycloneDX JSON SBOM; nil: none
 }
 
 // Submit validates a submission, stores its firmware by sha256 and queues
@@ -379,11 +381,16 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 	if len(c.matching(sel, false)) == 0 {
 		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards()}
 	}
-	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName)
+	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM) // trust policy, SBOM (trust.go)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName, chk)
 	if err != nil {
 		return nil, err
 	}
 	fw.Version = s.FirmwareVersion
+	fw.Provenance = chk.prov
 	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
 		return nil, err
 	}
@@ -410,8 +417,10 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 }
 
 // storeFirmware streams r into the content-addressed firmware store,
-// refusing more than the farm's upload limit.
-func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, error) {
+// refusing more than the farm's upload limit and, before anything is in
+// place, a candidate chk rejects.
+func (c *Controller) storeFirmware(r io.Reader, name string, chk *candidateCheck) (store.Firmware, error) {
+	defer chk.close()
 	limit := c.cfg.Farm.MaxUploadBytes
 	if limit <= 0 {
 		limit = 64 << 20
@@ -422,7 +431,11 @@ func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, er
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, limit+1))
+	var w io.Writer = io.MultiWriter(tmp, h)
+	if hw := chk.hashWriter(); hw != nil {
+		w = io.MultiWriter(tmp, h, hw)
+	}
+	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -439,7 +452,11 @@ func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, er
 	if n == 0 {
 		return store.Firmware{}, &RejectedError{Status: 400, Message: "firmware is empty"}
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	raw := h.Sum(nil)
+	if err := chk.verify(raw); err != nil {
+		return store.Firmware{}, err
+	}
+	sum := hex.EncodeToString(raw)
 	if err := os.Rename(tmp.Name(), c.firmwarePath(sum)); err != nil {
 		return store.Firmware{}, fmt.Errorf("firmware store: %w", err)
 	}
