@@ -95,6 +95,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
 	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
 	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	a.trustRoutes() // api_trust.go
 	a.uiRoutes()
 	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}

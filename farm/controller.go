@@ -2,6 +2,7 @@ package farm
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -123,6 +124,8 @@ type Controller struct {
 
 	changeMu sync.Mutex
 	changed  chan struct{} // closed at the next change of a board or the queue
+
+	verdictKey ed25519.PrivateKey // signs verdict statements (verdict.go)
 }
 
 // New makes a controller; start it with Run.
@@ -171,6 +174,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
 		return nil, fmt.Errorf("farm: firmware store: %w", err)
+	}
+	if err := c.loadVerdictKey(); err != nil {
+		return nil, err
 	}
 	types := map[string]specs.BoardType{}
 	for _, t := range cfg.Farm.BoardTypes {
@@ -727,7 +733,7 @@ func (c *Controller) WriteJUnit(ctx context.Context, id string, w io.Writer) err
 	if err := json.Unmarshal(j.Result, &res); err != nil {
 		return fmt.Errorf("job %s: stored result: %w", id, err)
 	}
-	return runner.WriteJUnit(w, &res)
+	return runner.WriteJUnitWith(w, &res, provenanceProperties(j)) // trust.go
 }
 
 // ErrNoResult: the job has no result yet (409 for a JUnit request).

@@ -14,12 +14,14 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/internal/sshsig"
+	"github.com/hilfarm/hilfarm/runner"
 	"github.com/hilfarm/hilfarm/specs"
 )
 
@@ -343,4 +345,24 @@ func (a *asyncHash) Sum() []byte {
 		a.sum = <-a.done
 	}
 	return a.sum
+}
+
+// provenanceProperties are the JUnit properties that say where a job's
+// candidate came from.
+func provenanceProperties(j *store.Job) []runner.Property {
+	fw := j.Firmware
+	ps := []runner.Property{
+		{Name: "firmware.size", Value: strconv.FormatInt(fw.Size, 10)},
+		{Name: "firmware.signature", Value: fw.SignatureStatus},
+	}
+	if s := fw.Signer; s != nil {
+		ps = append(ps, runner.Property{Name: "firmware.signer.key_id", Value: s.KeyID}, runner.Property{Name: "firmware.signer.comment", Value: s.Comment})
+	}
+	if s := fw.SBOM; s != nil {
+		ps = append(ps,
+			runner.Property{Name: "sbom.format", Value: s.Format + " " + s.SpecVersion},
+			runner.Property{Name: "sbom.sha256", Value: s.SHA256},
+			runner.Property{Name: "sbom.components", Value: strconv.Itoa(s.Components)})
+	}
+	return ps
 }

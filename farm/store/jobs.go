@@ -108,11 +108,11 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 	}
 	_, err := db.w.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
 		firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
-		submitter, state, created_ms, signature, signature_status, signer, sbom)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		submitter, state, created_ms, signature, signature_status, signer, sbom, firmware_size)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		append([]any{j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
 			j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
-			j.Submitter, StateQueued, ms(j.Created)}, provenanceArgs(&j.Firmware.Provenance)...)...)
+			j.Submitter, StateQueued, ms(j.Created)}, provenanceArgs(&j.Firmware)...)...)
 	if err != nil {
 		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
 	}
@@ -125,7 +125,7 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 
 const jobCols = `id, spec_name, spec_src, spec_filename, firmware_sha256, firmware_name,
 	firmware_version, selector, vars, labels, priority, submitter, state, reason, board,
-	attempts, created_ms, started_ms, ended_ms, result, signature, signature_status, signer, sbom`
+	attempts, created_ms, started_ms, ended_ms, result, signature, signature_status, signer, sbom, firmware_size`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -137,11 +137,11 @@ func scanJob(s scanner) (*Job, error) {
 	err := s.Scan(&j.ID, &j.SpecName, &j.SpecSrc, &j.SpecFilename, &j.Firmware.SHA256,
 		&j.Firmware.Name, &j.Firmware.Version, &sel, &vars, &labels, &j.Priority,
 		&j.Submitter, &j.State, &j.Reason, &j.Board, &j.Attempts, &created, &started,
-		&ended, &result, &prov.signature, &prov.status, &prov.signer, &prov.sbom)
+		&ended, &result, &prov.signature, &prov.status, &prov.signer, &prov.sbom, &prov.size)
 	if err != nil {
 		return nil, err
 	}
-	if err := prov.into(&j.Firmware.Provenance); err != nil {
+	if err := prov.into(&j.Firmware); err != nil {
 		return nil, fmt.Errorf("job %s: %w", j.ID, err)
 	}
 	j.Selector = json.RawMessage(sel)

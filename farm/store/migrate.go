@@ -108,6 +108,8 @@ var migrations = []string{
 	 ALTER TABLE jobs ADD COLUMN signature_status TEXT NOT NULL DEFAULT ''; -- verified, unsigned, not-checked
 	 ALTER TABLE jobs ADD COLUMN signer TEXT NOT NULL DEFAULT '';           -- JSON Signer when verified
 	 ALTER TABLE jobs ADD COLUMN sbom TEXT NOT NULL DEFAULT '';             -- JSON SBOMSummary
+	 ALTER TABLE jobs ADD COLUMN firmware_size INTEGER NOT NULL DEFAULT 0;
+	 UPDATE jobs SET firmware_size = coalesce((SELECT size FROM firmware WHERE firmware.sha256 = jobs.firmware_sha256), 0);
 	 CREATE TABLE job_sbom (
 	   job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
 	   data   BLOB NOT NULL

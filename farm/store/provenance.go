@@ -50,7 +50,8 @@ type SBOMSummary struct {
 	Subject     string `json:"subject,omitempty"` // metadata.component name@version
 }
 
-func provenanceArgs(p *Provenance) []any {
+func provenanceArgs(fw *Firmware) []any {
+	p := &fw.Provenance
 	signer, sbom := "", ""
 	if p.Signer != nil {
 		signer = mustJSON(p.Signer)
@@ -62,15 +63,18 @@ func provenanceArgs(p *Provenance) []any {
 	if sig == nil {
 		sig = []byte{}
 	}
-	return []any{sig, p.SignatureStatus, signer, sbom}
+	return []any{sig, p.SignatureStatus, signer, sbom, fw.Size}
 }
 
 type provenanceCols struct {
 	signature            []byte
 	status, signer, sbom string
+	size                 int64
 }
 
-func (c *provenanceCols) into(p *Provenance) error {
+func (c *provenanceCols) into(fw *Firmware) error {
+	p := &fw.Provenance
+	fw.Size = c.size
 	p.SignatureStatus = c.status
 	if len(c.signature) > 0 {
 		p.Signature = c.signature
