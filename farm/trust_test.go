@@ -100,6 +100,11 @@ trust {
 // (before the firmware, as hilfarm submit sends them).
 func (e *apiEnv) submitParts(t *testing.T, fw, sig, sbom []byte) apiAnswer {
 	t.Helper()
+	ct, body := partsBody(fw, sig, sbom)
+	return e.do(t, "POST", "/api/v1/jobs", e.tokens[RoleSubmitter], ct, body)
+}
+
+func partsBody(fw, sig, sbom []byte) (string, *bytes.Buffer) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	w, _ := mw.CreateFormField("options")
@@ -117,7 +122,7 @@ func (e *apiEnv) submitParts(t *testing.T, fw, sig, sbom []byte) apiAnswer {
 	w, _ = mw.CreateFormFile("firmware", "fw.hcl")
 	w.Write(fw)
 	mw.Close()
-	return e.do(t, "POST", "/api/v1/jobs", e.tokens[RoleSubmitter], mw.FormDataContentType(), &buf)
+	return mw.FormDataContentType(), &buf
 }
 
 // storedNothing checks a rejected submission left no job and no firmware.
