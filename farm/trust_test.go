@@ -314,3 +314,46 @@ func TestTrustStoreTamperedBeforeFlash(t *testing.T) {
 		t.Fatalf("resubmitted job %s: %s", fin.State, fin.Reason)
 	}
 }
+
+// TestTrustPartsOrder: signature and sbom parts are bounded, single, and
+// must precede the firmware (it may already be streaming into the store).
+func TestTrustPartsOrder(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	ci := newSSHKey(t, dir, "ci")
+	e := startAPI(t, trustFarm("optional", ci), nil)
+	fw := []byte(goodModel)
+	sig := ci.sign(t, fw)
+	post := func(parts ...[2]string) apiAnswer {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for _, p := range parts {
+			w, _ := mw.CreateFormFile(p[0], p[0])
+			io.WriteString(w, p[1])
+		}
+		mw.Close()
+		return e.do(t, "POST", "/api/v1/jobs", e.tokens[RoleSubmitter], mw.FormDataContentType(), &buf)
+	}
+	for name, c := range map[string]struct {
+		parts [][2]string
+		want  string
+	}{
+		// (With options and spec first the firmware streams into a job at
+		// once; that job outlives a later 400 until submits are atomic, i11b.)
+		"signature after firmware": {[][2]string{{"spec", bootSpec}, {"firmware", goodModel}, {"signature", string(sig)}}, "must come before the firmware"},
+		"sbom after firmware":      {[][2]string{{"spec", bootSpec}, {"firmware", goodModel}, {"sbom", goodSBOM}}, "must come before the firmware"},
+		"two signatures":           {[][2]string{{"signature", string(sig)}, {"signature", string(sig)}, {"spec", bootSpec}, {"firmware", goodModel}}, "two signature parts"},
+		"empty signature":          {[][2]string{{"signature", ""}, {"spec", bootSpec}, {"firmware", goodModel}}, "signature part is empty"},
+	} {
+		a := post(c.parts...)
+		if a.status != 400 || !strings.Contains(errorBody(t, a).Error, c.want) {
+			t.Errorf("%s = %d %s, want 400 %q", name, a.status, a.body, c.want)
+		}
+	}
+	storedNothing(t, e, 0)
+	// The spooled order (signature and firmware before the spec) works.
+	a := post([2]string{"signature", string(sig)}, [2]string{"firmware", goodModel}, [2]string{"spec", bootSpec})
+	if a.status != 201 || decodeJob(t, a).Firmware.SignatureStatus != store.SigVerified {
+		t.Errorf("signature, firmware, spec = %d %s, want 201 verified", a.status, a.body)
+	}
+}
