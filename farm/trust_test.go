@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -355,5 +356,87 @@ func TestTrustPartsOrder(t *testing.T) {
 	a := post([2]string{"signature", string(sig)}, [2]string{"firmware", goodModel}, [2]string{"spec", bootSpec})
 	if a.status != 201 || decodeJob(t, a).Firmware.SignatureStatus != store.SigVerified {
 		t.Errorf("signature, firmware, spec = %d %s, want 201 verified", a.status, a.body)
+	}
+}
+
+// TestTrustPerBoardType: a job must satisfy the policy of every board type
+// its selector can match; a type's override narrows the farm's keys.
+func TestTrustPerBoardType(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	ci, release := newSSHKey(t, dir, "ci"), newSSHKey(t, dir, "release")
+	src := fmt.Sprintf(`
+farm "test" { max_upload = "4KiB" }
+board_type "sim" {}
+board_type "lab" {}
+board "sim-a" {
+  type = "sim"
+  tags = { rack = "r1" }
+  emulator "sim" {}
+}
+board "lab-a" {
+  type = "lab"
+  tags = { rack = "r1" }
+  emulator "sim" {}
+}
+trust {
+  mode = "optional"
+  keys = [%q]
+  board_type "lab" {
+    mode = "required"
+    keys = [%q]
+  }
+}
+`, ci.line, release.line)
+	tc := startController(t, src, nil)
+	fw := []byte(goodModel)
+	anySpec := strings.Replace(bootSpec, `board { type = "sim" }`, `board { tags = { rack = "r1" } }`, 1)
+	labSpec := strings.Replace(bootSpec, `"sim"`, `"lab"`, 1)
+	for _, c := range []struct {
+		name, spec, typ string
+		sig             []byte
+		want            string // "" = accepted
+	}{
+		{"sim, unsigned", bootSpec, "", nil, ""},
+		{"sim, ci key", bootSpec, "", ci.sign(t, fw), ""},
+		{"sim, release key", bootSpec, "", release.sign(t, fw), "does not accept"},
+		{"lab, unsigned", labSpec, "", nil, "board type lab accepts " + release.id},
+		{"lab, release key", labSpec, "", release.sign(t, fw), ""},
+		{"lab, ci key", labSpec, "", ci.sign(t, fw), "does not accept"},
+		{"any board narrowed to lab by the submitter, unsigned", anySpec, "lab", nil, "requires a signed candidate"},
+		{"any board, release key (sim refuses it)", anySpec, "", release.sign(t, fw), "board type sim does not accept"},
+		{"any board, unsigned (lab requires)", anySpec, "", nil, "requires a signed candidate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := tc.submit(t, c.spec, goodModel, func(s *Submission) { s.Signature = c.sig; s.Type = c.typ })
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			var rej *RejectedError
+			if !errors.As(err, &rej) || rej.Status != 422 || !strings.Contains(rej.Message, c.want) {
+				t.Fatalf("Submit = %v, %v; want 422 with %q", v, err, c.want)
+			}
+		})
+	}
+}
+
+func TestVerdictOfUnfinishedJob(t *testing.T) {
+	leakCheck(t)
+	e := startAPI(t, testFarm, nil)
+	for _, b := range []string{"sim-a", "sim-b"} {
+		if err := e.tc.SetMaintenance(context.Background(), b, true, "hold", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e.submitParts(t, []byte(goodModel), nil, nil)
+	id := decodeJob(t, a).ID
+	if a := e.do(t, "GET", "/api/v1/jobs/"+id+"/verdict", e.tokens[RoleViewer], "", nil); a.status != 409 {
+		t.Errorf("verdict of a queued job = %d %s, want 409", a.status, a.body)
+	}
+	if a := e.do(t, "GET", "/api/v1/jobs/"+id+"/sbom", e.tokens[RoleViewer], "", nil); a.status != 404 {
+		t.Errorf("sbom of a job without one = %d %s, want 404", a.status, a.body)
 	}
 }
