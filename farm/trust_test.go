@@ -440,3 +440,21 @@ func TestVerdictOfUnfinishedJob(t *testing.T) {
 		t.Errorf("sbom of a job without one = %d %s, want 404", a.status, a.body)
 	}
 }
+
+func TestWebhookPayloadCarriesProvenance(t *testing.T) {
+	j := store.Job{ID: "j1", State: store.StatePassed, Firmware: store.Firmware{SHA256: "ab12", Size: 42, Provenance: store.Provenance{
+		SignatureStatus: store.SigVerified, Signer: &store.Signer{KeyID: "SHA256:k", Comment: "ci@build"},
+		SBOM: &store.SBOMSummary{Format: "CycloneDX", SpecVersion: "1.5", Components: 7}, Signature: []byte("secret-ish")}}}
+	b, err := json.Marshal(NewWebhookPayload(j, "http://farm:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"size":42`, `"signature_status":"verified"`, `"key_id":"SHA256:k"`, `"comment":"ci@build"`, `"components":7`, `"verdict":"http://farm:8080/api/v1/jobs/j1/verdict"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("payload lacks %s: %s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "secret-ish") {
+		t.Errorf("payload carries the raw signature: %s", b)
+	}
+}
