@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/internal/sshsig"
 	"github.com/hilfarm/hilfarm/runner"
@@ -37,7 +35,7 @@ const (
 // file is renamed into place, so a rejected candidate leaves nothing.
 type candidateCheck struct {
 	policies map[string]specs.TrustPolicy // by board type the job may run on
-	sig      *sshsig.Signature
+	sig      candidateSig
 	rawSig   []byte
 	hasher   *asyncHash // nil when the signature uses sha256 (the store's own hash)
 	prov     store.Provenance
@@ -72,7 +70,7 @@ func (c *Controller) checkCandidate(sel specs.Selector, signature, sbom []byte) 
 		chk.prov.SignatureStatus = store.SigNotChecked
 		return chk, nil
 	}
-	sig, err := sshsig.Parse(signature)
+	sig, err := parseCandidateSig(signature)
 	if err != nil {
 		return nil, &RejectedError{Status: 422, Message: "signature: " + err.Error() + "; " + chk.accepted()}
 	}
@@ -81,16 +79,16 @@ func (c *Controller) checkCandidate(sel specs.Selector, signature, sbom []byte) 
 		if p.Mode == specs.TrustOff {
 			continue
 		}
-		if findKey(p, sig.PublicKey) == nil {
-			return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("signature by %s, a key the trust policy for board type %s does not accept; %s", sig.KeyID(), t, chk.accepted())}
+		if findKey(p, sig.keyID()) == nil {
+			return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("signature by %s, a key the trust policy for board type %s does not accept; %s", sig.keyID(), t, chk.accepted())}
 		}
-		if sig.Namespace != p.Namespace {
-			return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("signature made in namespace %q; this farm wants %q (ssh-keygen -Y sign -n %s)", sig.Namespace, p.Namespace, p.Namespace)}
+		if err := sig.checkNamespace(p.Namespace); err != nil {
+			return nil, &RejectedError{Status: 422, Message: err.Error()}
 		}
 	}
 	chk.sig, chk.rawSig = sig, signature
-	if sig.HashAlg != "sha256" {
-		chk.hasher = newAsyncHash(sig.NewHash())
+	if h := sig.newHash(); h != nil {
+		chk.hasher = newAsyncHash(h)
 	}
 	return chk, nil
 }
@@ -132,7 +130,7 @@ func (chk *candidateCheck) verify(sum256 []byte) error {
 
 // verifyAgainst verifies sig over digest for every policy that checks
 // signatures, and returns the signer as the first such policy names it.
-func verifyAgainst(sig *sshsig.Signature, policies map[string]specs.TrustPolicy, digest []byte) (*store.Signer, error) {
+func verifyAgainst(sig candidateSig, policies map[string]specs.TrustPolicy, digest []byte) (*store.Signer, error) {
 	types := make([]string, 0, len(policies))
 	for t := range policies {
 		types = append(types, t)
@@ -144,26 +142,24 @@ func verifyAgainst(sig *sshsig.Signature, policies map[string]specs.TrustPolicy,
 		if p.Mode == specs.TrustOff {
 			continue
 		}
-		k := findKey(p, sig.PublicKey)
+		k := findKey(p, sig.keyID())
 		if k == nil {
-			return nil, fmt.Errorf("signed by %s, a key the trust policy for board type %s does not accept", sig.KeyID(), t)
+			return nil, fmt.Errorf("signed by %s, a key the trust policy for board type %s does not accept", sig.keyID(), t)
 		}
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Line))
-		if err != nil {
-			return nil, fmt.Errorf("trusted key %s: %w", k.KeyID, err)
-		}
-		if err := sig.Verify(pub, p.Namespace, digest); err != nil {
+		if err := sig.verify(*k, p.Namespace, digest); err != nil {
 			return nil, err
 		}
 		if signer == nil {
-			signer = &store.Signer{KeyID: k.KeyID, Comment: k.Comment, KeyType: k.Type, Namespace: p.Namespace, HashAlg: sig.HashAlg}
+			signer = &store.Signer{KeyID: k.KeyID, Comment: k.Comment, KeyType: k.Type, HashAlg: sig.hashAlg(), SignedComment: sig.signedComment()}
+			if k.Type != specs.TrustKeyMinisign {
+				signer.Namespace = p.Namespace
+			}
 		}
 	}
 	return signer, nil
 }
 
-func findKey(p specs.TrustPolicy, pub ssh.PublicKey) *specs.TrustedKey {
-	id := ssh.FingerprintSHA256(pub)
+func findKey(p specs.TrustPolicy, id string) *specs.TrustedKey {
 	for i := range p.Keys {
 		if p.Keys[i].KeyID == id {
 			return &p.Keys[i]
@@ -252,15 +248,14 @@ func (c *Controller) verifyStored(ctx context.Context, j *store.Job, boardType s
 	}
 	defer f.Close()
 	h := sha256.New()
-	var sig *sshsig.Signature
+	var sig candidateSig
 	var sh hash.Hash
 	w := io.Writer(h)
 	if len(j.Firmware.Signature) > 0 && j.Firmware.SignatureStatus == store.SigVerified {
-		if sig, err = sshsig.Parse(j.Firmware.Signature); err != nil {
+		if sig, err = parseCandidateSig(j.Firmware.Signature); err != nil {
 			return &StoreTamperedError{SHA256: j.Firmware.SHA256, Detail: "stored signature: " + err.Error()}
 		}
-		if sig.HashAlg != "sha256" {
-			sh = sig.NewHash()
+		if sh = sig.newHash(); sh != nil {
 			w = io.MultiWriter(h, sh)
 		}
 	}

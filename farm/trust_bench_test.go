@@ -18,11 +18,13 @@ import (
 // BenchmarkSignedSubmit64MiB measures what signature verification adds to
 // a 64 MiB submission over loopback HTTP: the same candidate unsigned,
 // signed with ssh-keygen's default SHA-512 (hashed on a second goroutine
-// beside the store's SHA-256) and signed with -O hashalg=sha256 (which
-// reuses the store's digest). Boards are in maintenance: nothing runs.
+// beside the store's SHA-256), signed with -O hashalg=sha256 (which reuses
+// the store's digest), and signed with minisign (BLAKE2b-512, also on a
+// second goroutine). Boards are in maintenance: nothing runs.
 func BenchmarkSignedSubmit64MiB(b *testing.B) {
 	dir := b.TempDir()
 	key := newSSHKey(b, dir, "bench")
+	mini := newMiniKey(b, dir, "bench-mini")
 	src := fmt.Sprintf(`
 farm "bench" { max_upload = "65MiB" }
 board_type "sim" {}
@@ -32,9 +34,9 @@ board "sim-a" {
 }
 trust {
   mode = "optional"
-  keys = [%q]
+  keys = [%q, %q]
 }
-`, key.line)
+`, key.line, mini.text)
 	c := startController(b, src, nil)
 	if err := c.SetMaintenance(context.Background(), "sim-a", true, "bench", "bench"); err != nil {
 		b.Fatal(err)
@@ -53,6 +55,7 @@ trust {
 	os.WriteFile(fwPath, fw, 0o644)
 	sig512 := key.sign(b, fw)
 	sig256 := key.sign(b, fw, "-O", "hashalg=sha256")
+	sigMini := mini.sign(b, fw, "bench")
 
 	post := func(sig []byte) time.Duration {
 		pr, pw := io.Pipe()
@@ -90,18 +93,20 @@ trust {
 		return d
 	}
 	post(nil) // warm up: the first store of these bytes
-	var unsigned, s512, s256 time.Duration
+	var unsigned, s512, s256, sMini time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		// Rotate the order so no variant always follows another.
-		for k := range 3 {
-			switch (i + k) % 3 {
+		for k := range 4 {
+			switch (i + k) % 4 {
 			case 0:
 				unsigned += post(nil)
 			case 1:
 				s512 += post(sig512)
 			case 2:
 				s256 += post(sig256)
+			case 3:
+				sMini += post(sigMini)
 			}
 		}
 	}
@@ -111,6 +116,8 @@ trust {
 	b.ReportMetric(ms(unsigned), "ms/unsigned")
 	b.ReportMetric(ms(s512), "ms/signed-sha512")
 	b.ReportMetric(ms(s256), "ms/signed-sha256")
+	b.ReportMetric(ms(sMini), "ms/signed-minisign")
+	b.ReportMetric(100*(ms(sMini)-ms(unsigned))/ms(unsigned), "%added-minisign")
 	b.ReportMetric(100*(ms(s512)-ms(unsigned))/ms(unsigned), "%added-sha512")
 	b.ReportMetric(100*(ms(s256)-ms(unsigned))/ms(unsigned), "%added-sha256")
 }

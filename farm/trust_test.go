@@ -458,3 +458,94 @@ func TestWebhookPayloadCarriesProvenance(t *testing.T) {
 		t.Errorf("payload carries the raw signature: %s", b)
 	}
 }
+
+// miniKey is a minisign key pair made by the real minisign.
+type miniKey struct {
+	sec, pub string // paths
+	text     string // the .pub file (two lines)
+	id       string
+}
+
+func newMiniKey(t testing.TB, dir, name string) miniKey {
+	t.Helper()
+	ms, err := exec.LookPath("minisign")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("minisign missing under CI (Debian minisign is in DEB_PACKAGES)")
+		}
+		t.Skip("minisign not installed (Debian package minisign)")
+	}
+	k := miniKey{sec: filepath.Join(dir, name+".key"), pub: filepath.Join(dir, name+".pub")}
+	if out, err := exec.Command(ms, "-G", "-W", "-p", k.pub, "-s", k.sec).CombinedOutput(); err != nil {
+		t.Fatalf("minisign -G: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(k.pub)
+	k.text = strings.TrimSpace(string(b))
+	tk, err := specs.ParseTrustedKey(k.text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.id = tk.KeyID
+	return k
+}
+
+func (k miniKey) sign(t testing.TB, data []byte, comment string) []byte {
+	t.Helper()
+	f, _ := os.CreateTemp(filepath.Dir(k.sec), "msg-*")
+	f.Write(data)
+	f.Close()
+	if out, err := exec.Command("minisign", "-S", "-s", k.sec, "-m", f.Name(), "-t", comment).CombinedOutput(); err != nil {
+		t.Fatalf("minisign -S: %v\n%s", err, out)
+	}
+	sig, _ := os.ReadFile(f.Name() + ".minisig")
+	return sig
+}
+
+func TestTrustMinisign(t *testing.T) {
+	leakCheck(t)
+	dir := t.TempDir()
+	mk, other, ssh := newMiniKey(t, dir, "release"), newMiniKey(t, dir, "other"), newSSHKey(t, dir, "ci")
+	e := startAPI(t, fmt.Sprintf(`
+farm "test" { max_upload = "4KiB" }
+board_type "sim" {}
+board "sim-a" {
+  type = "sim"
+  emulator "sim" {}
+}
+trust {
+  mode = "required"
+  keys = [%q, %q]
+}
+`, mk.text, ssh.line), nil)
+	fw := []byte(goodModel)
+	a := e.submitParts(t, fw, mk.sign(t, fw, "build 7 of main"), nil)
+	if a.status != 201 {
+		t.Fatalf("minisign-signed = %d %s", a.status, a.body)
+	}
+	v := decodeJob(t, a)
+	if s := v.Firmware.Signer; s == nil || s.KeyID != mk.id || s.KeyType != "minisign" || s.SignedComment != "build 7 of main" || s.HashAlg != "blake2b-512" {
+		t.Fatalf("signer = %+v, want minisign key %s with the trusted comment", s, mk.id)
+	}
+	if fin := e.tc.wait(t, v.ID); fin.State != store.StatePassed {
+		t.Fatalf("minisign-signed job %s: %s (the check before flashing must pass too)", fin.State, fin.Reason)
+	}
+	if a := e.submitParts(t, fw, ssh.sign(t, fw), nil); a.status != 201 {
+		t.Errorf("SSH-signed beside a minisign key = %d %s", a.status, a.body)
+	}
+	bad := bytes.Clone(fw)
+	bad[1] ^= 0x40
+	for name, c := range map[string]struct {
+		fw, sig []byte
+		want    string
+	}{
+		"tampered":        {bad, mk.sign(t, fw, "x"), "does not match"},
+		"other key":       {fw, other.sign(t, fw, "x"), other.id},
+		"altered comment": {fw, bytes.Replace(mk.sign(t, fw, "build 7"), []byte("build 7"), []byte("build 8"), 1), "trusted comment was altered"},
+	} {
+		a := e.submitParts(t, c.fw, c.sig, nil)
+		if a.status != 422 || !strings.Contains(string(a.body), c.want) || !strings.Contains(string(a.body), mk.id) {
+			t.Errorf("%s = %d %s, want 422 with %q naming %s", name, a.status, a.body, c.want, mk.id)
+		}
+	}
+	storedNothing(t, e, 2)
+}

@@ -1,7 +1,7 @@
 # Signed candidates (issue 17): the tests sign and check keys with the real
-# ssh-keygen (openssh-client); make bench prints what verification adds to
-# a 64 MiB submission.
-DEB_PACKAGES += openssh-client
+# ssh-keygen (openssh-client) and minisign; make bench prints what
+# verification adds to a 64 MiB submission.
+DEB_PACKAGES += openssh-client minisign
 BENCH_EXTRA  += trust-bench
 
 .PHONY: trust-bench

@@ -1,6 +1,9 @@
 package specs
 
 import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -43,14 +46,19 @@ type TypeTrust struct {
 	Keys      []TrustedKey `json:"keys,omitempty"`
 }
 
-// TrustedKey is one public key in authorized_keys form ("ssh-ed25519 AAAA…
-// comment"), with its fingerprint as the key id.
+// TrustedKey is one public key: an SSH key in authorized_keys form
+// ("ssh-ed25519 AAAA… comment", key id its SHA256 fingerprint) or a minisign
+// key ("RW…", optionally after its "untrusted comment:" line; key id the
+// 16 hex digits minisign prints).
 type TrustedKey struct {
-	Line    string `json:"key"`     // the authorized_keys line as written
-	KeyID   string `json:"key_id"`  // SHA256:… fingerprint, as ssh-keygen -l prints it
+	Line    string `json:"key"`     // the key as written
+	KeyID   string `json:"key_id"`  // SHA256:… (SSH) or minisign's key id
 	Comment string `json:"comment"` // the line's comment (often user@host)
-	Type    string `json:"type"`    // ssh-ed25519, ecdsa-sha2-nistp256, ...
+	Type    string `json:"type"`    // ssh-ed25519, ecdsa-sha2-nistp256, ..., or minisign
 }
+
+// TrustKeyMinisign is the Type of a minisign key.
+const TrustKeyMinisign = "minisign"
 
 // TrustPolicy is the effective policy for one board type.
 type TrustPolicy struct {
@@ -187,7 +195,7 @@ func (d *decoder) trustKeys(a *hcl.Attribute) []TrustedKey {
 		}
 		k, err := ParseTrustedKey(sv.AsString())
 		if err != nil {
-			d.errorf(e.Range(), "Key does not parse", "%v. A trusted key is one line of an authorized_keys or .pub file (for example from ssh-keygen -t ed25519).", err)
+			d.errorf(e.Range(), "Key does not parse", "%v. A trusted key is one line of an authorized_keys or .pub file (ssh-keygen -t ed25519) or a minisign public key (RW…, from minisign -G).", err)
 			continue
 		}
 		if seen[k.KeyID] {
@@ -200,11 +208,15 @@ func (d *decoder) trustKeys(a *hcl.Attribute) []TrustedKey {
 	return out
 }
 
-// ParseTrustedKey parses one authorized_keys line (options are refused).
+// ParseTrustedKey parses one authorized_keys line (options are refused) or
+// one minisign public key.
 func ParseTrustedKey(line string) (TrustedKey, error) {
 	line = strings.TrimSpace(line)
 	if len(line) > 16<<10 {
 		return TrustedKey{}, errString("the key is longer than 16 KiB")
+	}
+	if strings.HasPrefix(line, "untrusted comment:") || strings.HasPrefix(line, "RW") {
+		return parseMinisignKey(line)
 	}
 	pub, comment, opts, rest, err := ssh.ParseAuthorizedKey([]byte(line))
 	if err != nil {
@@ -217,6 +229,31 @@ func ParseTrustedKey(line string) (TrustedKey, error) {
 		return TrustedKey{}, errString("one key per string")
 	}
 	return TrustedKey{Line: line, KeyID: ssh.FingerprintSHA256(pub), Comment: comment, Type: pub.Type()}, nil
+}
+
+// parseMinisignKey reads a minisign public key: the base64 line, or the
+// .pub file's two lines. (internal/minisig verifies with it; specs imports
+// nothing of ours, so the few lines of format live here too.)
+func parseMinisignKey(text string) (TrustedKey, error) {
+	lines := strings.Split(text, "\n")
+	k := TrustedKey{Line: text, Type: TrustKeyMinisign}
+	switch len(lines) {
+	case 1:
+	case 2:
+		c, ok := strings.CutPrefix(strings.TrimSpace(lines[0]), "untrusted comment:")
+		if !ok {
+			return k, errString(`the first of two lines must be "untrusted comment: …"`)
+		}
+		k.Comment = strings.TrimSpace(c)
+	default:
+		return k, errString("a minisign public key is at most two lines")
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(lines[len(lines)-1]))
+	if err != nil || len(raw) != 2+8+32 || string(raw[:2]) != "Ed" {
+		return k, errString("not a minisign public key (want the base64 line RW… from minisign -G)")
+	}
+	k.KeyID = fmt.Sprintf("%X", binary.LittleEndian.Uint64(raw[2:10]))
+	return k, nil
 }
 
 type errString string

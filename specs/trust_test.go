@@ -11,6 +11,9 @@ const (
 	ecdsaKey = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBICgRzRemSG2uSZ8PzEG7iUWql4dYp5wwFdI535ozx9FPsYYEdOe0ISd4xYXz5LWLjqogGwZWP3M9iouz7rwU2o= release@build"
 )
 
+// A minisign public key (minisign -G), as its .pub file and as its key line.
+const miniPub = "untrusted comment: minisign public key 8F67ED0747B93AD\nRWStk3t00H72CAnc1v2ESc+DrnpK85p4h1rew5K4C5CyyBzA18J83OYs"
+
 const trustBase = `
 farm "f" {}
 board_type "sim" {}
@@ -42,6 +45,12 @@ trust {
 	if nucleo.Mode != TrustRequired || len(nucleo.Keys) != 1 || nucleo.Keys[0].Comment != "release@build" || nucleo.Namespace != DefaultTrustNamespace {
 		t.Errorf("For(nucleo) = %+v", nucleo)
 	}
+	for _, text := range []string{miniPub, strings.Split(miniPub, "\n")[1]} {
+		k, err := ParseTrustedKey(text)
+		if err != nil || k.KeyID != "8F67ED0747B93AD" || k.Type != TrustKeyMinisign {
+			t.Errorf("ParseTrustedKey(minisign %.20q) = %+v, %v; want key id 8F67ED0747B93AD as minisign prints it", text, k, err)
+		}
+	}
 	var none *Trust
 	if p := none.For("sim"); p.Mode != TrustOff {
 		t.Errorf("no trust block: mode %s, want off", p.Mode)
@@ -57,8 +66,11 @@ func TestTrustDiagnostics(t *testing.T) {
   ]
 }`, "farm.hcl:12:5: Key does not parse"},
 		{"not an ssh key", `trust {
-  keys = ["untrusted comment: minisign public key"]
+  keys = ["-----BEGIN PUBLIC KEY-----"]
 }`, "farm.hcl:10:11: Key does not parse"},
+		{"broken minisign key", `trust {
+  keys = ["untrusted comment: minisign public key\nRWStk3t00H72CAnc1v2ESc"]
+}`, "farm.hcl:10:11: Key does not parse: not a minisign public key"},
 		{"options refused", `trust {
   keys = ["command=\"x\" ` + edKey + `"]
 }`, "authorized_keys options are not allowed"},

@@ -33,11 +33,13 @@ type Provenance struct {
 
 // Signer is the key that signed a candidate.
 type Signer struct {
-	KeyID     string `json:"key_id"`  // SHA256:… fingerprint
+	KeyID     string `json:"key_id"`  // SHA256:… fingerprint (SSH) or minisign key id
 	Comment   string `json:"comment"` // the trusted key's comment in farm.hcl
 	KeyType   string `json:"key_type"`
-	Namespace string `json:"namespace"`
+	Namespace string `json:"namespace,omitempty"` // SSH signatures
 	HashAlg   string `json:"hash_alg"`
+	// SignedComment is minisign's trusted comment, covered by the signature.
+	SignedComment string `json:"signed_comment,omitempty"`
 }
 
 // SBOMSummary describes a CycloneDX SBOM submitted with a candidate.
