@@ -144,6 +144,9 @@ func (d *decoder) trust(b *hcl.Block, farm *Farm) *Trust {
 		t.byType[name] = len(t.Types)
 		t.Types = append(t.Types, tt)
 	}
+	if d.diags.HasErrors() {
+		return t // a key that did not parse already said why keys are missing
+	}
 	for _, bt := range farm.BoardTypes {
 		if p := t.For(bt.Name); p.Mode == TrustRequired && len(p.Keys) == 0 {
 			d.errorf(b.DefRange, "No key can sign for a board type", "Board type %q requires signed candidates but its trust policy lists no keys.", bt.Name)

@@ -230,6 +230,17 @@ func TestSignedPromotionEndToEnd(t *testing.T) {
 	if code, _, errs := runCLI("verify-verdict", "--key", keyFile, "--outcome", "failed", vfile); code != exitFailed || !strings.Contains(errs, "outcome is passed") {
 		t.Errorf("verdict with another outcome: exit %d, want 1 (%s)", code, errs)
 	}
+	junkKey := filepath.Join(dir, "junk.pub")
+	os.WriteFile(junkKey, []byte("ssh-ed25519 AAAAnot-a-key"), 0o644)
+	if code, _, errs := runCLI("verify-verdict", "--key", junkKey, vfile); code == 0 || !strings.Contains(errs, "farm public key") {
+		t.Errorf("verify-verdict with a key that does not parse: exit %d (%s)", code, errs)
+	}
+	// A farm file whose trusted key does not parse: validate says where.
+	badFarm := filepath.Join(dir, "bad-farm.hcl")
+	os.WriteFile(badFarm, []byte(cliTestFarm+"trust {\n  keys = [\"ssh-ed25519 AAAA!!\"]\n}\n"), 0o644)
+	if code, out, errs := runCLI("validate", badFarm); code != exitFailed || !strings.Contains(out+errs, "bad-farm.hcl:23:11") || !strings.Contains(out+errs, "Key does not parse") {
+		t.Errorf("validate of a farm with a bad key: exit %d\n%s%s", code, out, errs)
+	}
 	huge := filepath.Join(dir, "huge.json")
 	os.WriteFile(huge, make([]byte, 2<<20), 0o644)
 	if code, _, _ := runCLI("verify-verdict", "--key", keyFile, huge); code != exitFailed {
