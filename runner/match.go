@@ -14,6 +14,18 @@ import (
 // the same however the board's bytes were cut into reads: the fuzz test
 // FuzzChunking checks it against the same stream in one piece.
 
+// matchState is the engine's state for ordering matches (part of engine).
+type matchState struct {
+	failRank    int  // failHit's index in failOn
+	failReady   bool // failHit comes before anything the active expect can still match
+	undecided   bool // a tentative match holds a decision until the console settles
+	stop        stopper
+	interrupted bool // the last search was cut short by stop
+	cands       []cand
+	lastAt      time.Time     // when the last data was read
+	gap         time.Duration // the last gap between reads, if short
+}
+
 // cand is a pattern competing for the next event.
 type cand struct {
 	res  result

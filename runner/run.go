@@ -121,26 +121,18 @@ type engine struct {
 	emitMu sync.Mutex
 
 	// The console stream.
-	events      <-chan ConsoleEvent
-	win         window
-	consumed    int64 // expects match after this offset
-	unsearched  int   // bytes appended since the last search
-	failOn      []*matcher
-	active      *matcher // the expect being waited for
-	hit         *match   // its match, once found
-	failHit     *match   // a fail_on match not yet reported
-	failDesc    string
-	failRank    int  // failHit's index in failOn
-	failReady   bool // failHit comes before anything the active expect can still match
-	undecided   bool // a tentative match holds a decision until the console settles
-	stop        stopper
-	interrupted bool // the last search was cut short by stop
-	cands       []cand
-	lastAt      time.Time     // when the last data was read
-	gap         time.Duration // the last gap between reads, if short
-	lost        error         // the console is lost and not back
-	lostNow     bool          // it was lost during the current batch
-	lostErr     error         // why, even if it is back
+	events     <-chan ConsoleEvent
+	win        window
+	consumed   int64 // expects match after this offset
+	unsearched int   // bytes appended since the last search
+	failOn     []*matcher
+	active     *matcher // the expect being waited for
+	hit        *match   // its match, once found
+	failHit    *match   // a fail_on match not yet reported
+	failDesc   string
+	lost       error // the console is lost and not back
+	lostNow    bool  // it was lost during the current batch
+	lostErr    error // why, even if it is back
 	// tolerant is set while a power, reset or flash step runs;
 	// tolerateUntil is when the last one ended.
 	tolerant      bool
@@ -155,6 +147,8 @@ type engine struct {
 	test       string
 	attempt    int
 	phase      Phase
+
+	matchState // match.go: the order of matches, settling, stopping
 }
 
 // Run executes job's spec on its board: setup, then the tests (each with
