@@ -37,6 +37,8 @@ const (
 	DefaultSettle = 20 * time.Millisecond
 	// maxSettle bounds the paced settle time (110 baud: 91 ms a byte).
 	maxSettle = 250 * time.Millisecond
+	// settleGrace bounds the last search when a step's within runs out.
+	settleGrace = 50 * time.Millisecond
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -543,7 +545,12 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		if a.sleep {
 			return nil, nil
 		}
-		e.settle()
+		if !e.interrupted {
+			// Take a tentative match as it is; a costly search gets
+			// settleGrace to finish.
+			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
+			e.settle()
+		}
 		if e.hit != nil {
 			return e.hit, nil
 		}
@@ -567,7 +574,6 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 				return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
 			}
 			if !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
-				e.stop = stopper{done: ctx.Done()} // settle searches to the end
 				mt, se := withinOver()
 				return mt, se, nil
 			}

@@ -496,6 +496,9 @@ func (s *stopper) stopped() bool {
 	if s == nil {
 		return false
 	}
+	if s.done == nil && s.at.IsZero() {
+		return false
+	}
 	select {
 	case <-s.done:
 		return true
@@ -538,6 +541,44 @@ func (r *stopReader) ReadRune() (rune, int, error) {
 	ru, n := utf8.DecodeRune(r.b[r.pos:])
 	r.pos += n
 	return ru, n, nil
+}
+
+// searchStoppable runs a costly search of b on a goroutine of its own,
+// over a copy of b, reading it through stopReader. When stop fires it
+// returns at once (stopped) and leaves the search to end on its own: it
+// sees the same stop at its next rune, so it ends within about one step
+// of the automaton (the work for one rune, bounded by the program's size,
+// under a millisecond for the largest program specs allow); so at most a
+// few such searches are ever left running, each for that long.
+func searchStoppable(re *regexp.Regexp, b []byte, stop *stopper) (loc []int, stopped bool) {
+	if stop.stopped() {
+		return nil, true
+	}
+	type out struct {
+		loc []int
+		hit bool
+	}
+	ch := make(chan out, 1)
+	st := *stop
+	b = bytes.Clone(b)
+	go func() {
+		r := &stopReader{b: b, stop: &st}
+		loc := re.FindReaderSubmatchIndex(r)
+		ch <- out{loc, r.hit}
+	}()
+	var atC <-chan time.Time
+	if !stop.at.IsZero() {
+		t := time.NewTimer(time.Until(stop.at))
+		defer t.Stop()
+		atC = t.C
+	}
+	select {
+	case o := <-ch:
+		return o.loc, o.hit
+	case <-stop.done:
+	case <-atC:
+	}
+	return nil, true
 }
 
 // settledEnd is where the bytes of b stop being final: len(b), or the
@@ -592,9 +633,8 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 	var loc []int
 	switch {
 	case m.forceReader || m.info.prog > 0 && m.info.prog*len(b) > costlyWork:
-		r := &stopReader{b: b, stop: stop}
-		loc = m.re.FindReaderSubmatchIndex(r)
-		if r.hit {
+		var stopped bool
+		if loc, stopped = searchStoppable(m.re, b, stop); stopped {
 			return result{}, true
 		}
 	case m.info.anchored != nil:

@@ -1,0 +1,114 @@
+package runner
+
+import (
+	"math/rand"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// costlyPattern returns the costliest regex this test knows of within the
+// given source length and compiled program size: an alternation whose
+// every branch stays alive on any text (".*" then a few letters), so a
+// search does about the whole program's work for every byte.
+func costlyPattern(maxBytes, maxInsts int) string {
+	r := rand.New(rand.NewSource(1))
+	size := func(src string) int {
+		t, err := syntax.Parse(src, syntax.Perl)
+		if err != nil {
+			panic(err)
+		}
+		p, err := syntax.Compile(t.Simplify())
+		if err != nil {
+			panic(err)
+		}
+		return len(p.Inst)
+	}
+	// Each branch ".*xyz|" is 6 bytes and adds about as many instructions
+	// as a two-branch pattern has more than a one-branch one.
+	perBranch := size("(?:.*abc|.*def)!") - size("(?:.*abc)!")
+	n := min((maxBytes-5)/6, (maxInsts-size("(?:.*abc)!"))/perBranch+1)
+	for ; ; n-- {
+		branches := make([]string, n)
+		for i := range branches {
+			branches[i] = ".*" + string(rune('a'+r.Intn(26))) + string(rune('a'+r.Intn(26))) + string(rune('a'+r.Intn(26)))
+		}
+		src := "(?:" + strings.Join(branches, "|") + ")!"
+		if len(src) <= maxBytes && size(src) <= maxInsts {
+			return src
+		}
+	}
+}
+
+// consoleText is n bytes of console-like text the costly patterns never match.
+func consoleText(n int) []byte {
+	line := "the quick brown fox jumps over the lazy dog 0123456789\r\n"
+	return []byte(strings.Repeat(line, n/len(line)+1)[:n])
+}
+
+// TestSearchStops: a costly regex search reads its input through
+// stopReader and ends as soon as its stopper fires, with nothing learnt;
+// with the stopper quiet it gives what the plain search gives.
+func TestSearchStops(t *testing.T) {
+	m := newRegexMatcher(regexp.MustCompile(costlyPattern(4096, 4000)))
+	if m.info.prog*RegexWindow <= costlyWork {
+		t.Fatalf("program of %d instructions over the window is not costly", m.info.prog)
+	}
+	var w window
+	for p := consoleText(RegexWindow); len(p) > 0; p = p[min(len(p), searchEvery):] {
+		w.append(p[:min(len(p), searchEvery)])
+	}
+	done := make(chan struct{})
+	close(done)
+	if _, stopped := m.eval(&w, 0, &stopper{done: done}); !stopped {
+		t.Fatal("search with its context done was not interrupted")
+	}
+	if m.from != 0 {
+		t.Fatalf("an interrupted search moved the search start to %d", m.from)
+	}
+	if _, stopped := m.eval(&w, 0, &stopper{at: time.Now().Add(-time.Second)}); !stopped {
+		t.Fatal("search past its deadline was not interrupted")
+	}
+	// Small windows run to the end, and find what regexp finds.
+	var w2 window
+	w2.append([]byte("xx yzab!\n"))
+	m2 := newRegexMatcher(regexp.MustCompile(`(?:.*zab|.*qqq)!`))
+	m2.forceReader = true
+	r, stopped := m2.eval(&w2, 0, &stopper{})
+	if stopped || r.st != stFinal || r.m.text != "xx yzab!" {
+		t.Fatalf("reader search: %+v, stopped %v", r, stopped)
+	}
+}
+
+// BenchmarkCancelHugeRegex: the reported worst case before specs bounded
+// regexes (a 360 KB alternation, about 2 ms of work per byte, 90 s or more
+// per search of the window): the time from a cancel to the search's return.
+func BenchmarkCancelHugeRegex(b *testing.B) {
+	m := newRegexMatcher(regexp.MustCompile(costlyPattern(360<<10, 1<<30)))
+	var w window
+	for p := consoleText(RegexWindow); len(p) > 0; p = p[min(len(p), searchEvery):] {
+		w.append(p[:min(len(p), searchEvery)])
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		done := make(chan struct{})
+		res := make(chan time.Time, 1)
+		go func() {
+			if _, stopped := m.eval(&w, 0, &stopper{done: done}); !stopped {
+				b.Error("search not interrupted")
+			}
+			res <- time.Now()
+		}()
+		time.Sleep(100 * time.Millisecond) // the search is under way
+		t0 := time.Now()
+		close(done)
+		lat = append(lat, (<-res).Sub(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-cancel-ms")
+	b.Logf("cancel latency of a search with a %d KB regex (%d instructions) over %d KiB: median %s, max %s over %d cancels (target <= 100ms)",
+		len(m.re.String())>>10, m.info.prog, RegexWindow>>10, lat[len(lat)/2], lat[len(lat)-1], len(lat))
+}
