@@ -112,3 +112,27 @@ func BenchmarkCancelHugeRegex(b *testing.B) {
 	b.Logf("cancel latency of a search with a %d KB regex (%d instructions) over %d KiB: median %s, max %s over %d cancels (target <= 100ms)",
 		len(m.re.String())>>10, m.info.prog, RegexWindow>>10, lat[len(lat)/2], lat[len(lat)-1], len(lat))
 }
+
+// TestSettleTime: the settle time follows paced output (twice the last
+// gap between reads) and falls back to Options.Settle after a pause.
+func TestSettleTime(t *testing.T) {
+	e := &engine{opts: withDefaults(Options{})}
+	t0 := time.Unix(1000, 0)
+	for _, c := range []struct {
+		at   time.Duration // read time after t0
+		want time.Duration
+	}{
+		{0, DefaultSettle},
+		{33 * time.Millisecond, 66 * time.Millisecond}, // 300 baud: a byte every 33 ms
+		{66 * time.Millisecond, 66 * time.Millisecond}, //
+		{1066 * time.Millisecond, DefaultSettle},       // after a pause: a new burst
+		{1067 * time.Millisecond, DefaultSettle},       // fast reads
+		{1267 * time.Millisecond, maxSettle},           // 110 baud and slower: capped
+		{1267 * time.Millisecond, DefaultSettle},       // same instant
+	} {
+		e.noteRead(t0.Add(c.at))
+		if got := e.settleTime(); got != c.want {
+			t.Errorf("read at %s: settle %s, want %s", c.at, got, c.want)
+		}
+	}
+}

@@ -94,9 +94,6 @@ func runeAt(b []byte, i int) (rune, int) {
 // at an assertion there. Position 0 of b is the beginning of the text, as
 // in the search. stopped: stop fired first.
 func (r *reach) running(b []byte, p0, s, de int, stop *stopper) (alive, stopped bool) {
-	if s >= de {
-		return true, false
-	}
 	prev := rune(-1)
 	if p0 > 0 {
 		prev, _ = utf8.DecodeLastRune(b[:p0])

@@ -514,6 +514,9 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 	if e.hit != nil {
 		return e.hit, nil, nil
 	}
+	if a.expect == nil && e.failHit != nil {
+		e.failReady = true // no expect competes with it
+	}
 	if e.failReady && !a.deferFailOn {
 		return nil, e.failOnErr(a.what), nil
 	}

@@ -581,6 +581,13 @@ func searchStoppable(re *regexp.Regexp, b []byte, stop *stopper) (loc []int, sto
 	return nil, true
 }
 
+func (m *matcher) reacher() *reach {
+	if m.reach == nil {
+		m.reach = newReach(m.info.p)
+	}
+	return m.reach
+}
+
 // settledEnd is where the bytes of b stop being final: len(b), or the
 // start of an incomplete UTF-8 sequence at its end (more bytes change how
 // it decodes).
@@ -662,6 +669,23 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 		low := start + int64(de)
 		if !m.info.words {
 			low++
+		} else if m.info.p != nil && (!m.info.nl || m.info.maxLen >= 0) {
+			// Unless no path is running at the settled end at all: then
+			// a later match ends after it.
+			p0 := 0
+			if !m.info.nl {
+				p0 = bytes.LastIndexByte(b[:de], '\n') + 1
+			}
+			if m.info.maxLen >= 0 {
+				p0 = max(p0, de-m.info.maxLen)
+			}
+			alive, stopped := m.reacher().running(b, p0, de, de, stop)
+			if stopped {
+				return result{}, true
+			}
+			if !alive {
+				low++
+			}
 		}
 		return result{st: stNone, low: low}, false
 	}
@@ -687,10 +711,7 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 		if m.info.maxLen >= 0 {
 			p0 = max(p0, de-m.info.maxLen)
 		}
-		if m.reach == nil {
-			m.reach = newReach(m.info.p)
-		}
-		alive, stopped := m.reach.running(b, min(p0, s), s, de, stop)
+		alive, stopped := m.reacher().running(b, min(p0, s), s, de, stop)
 		if stopped {
 			return result{}, true
 		}
