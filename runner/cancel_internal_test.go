@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"math/rand"
 	"regexp"
 	"regexp/syntax"
@@ -133,6 +134,29 @@ func TestSettleTime(t *testing.T) {
 		e.noteRead(t0.Add(c.at))
 		if got := e.settleTime(); got != c.want {
 			t.Errorf("read at %s: settle %s, want %s", c.at, got, c.want)
+		}
+	}
+}
+
+// TestPrefilterBounded: the first-byte prefilter gives up on a long line
+// full of bytes that can start a match, where it would be quadratic
+// ("[ab].*X" over a line of 16 KiB of "a" and no X: seconds; minutes over the window), and the
+// plain search finds what regexp finds.
+func TestPrefilterBounded(t *testing.T) {
+	for _, src := range []string{`[ab].*X`, `[ab][^X\n]*X`} {
+		re := regexp.MustCompile(src)
+		m := newRegexMatcher(re)
+		if m.info.anchored == nil {
+			t.Fatalf("%s: no prefilter", src)
+		}
+		stream := append(bytes.Repeat([]byte("a"), 16<<10), "\nbX\n"...)
+		_, mt := feed(m, nil, stream)
+		loc := re.FindIndex(stream)
+		if mt == nil || mt.start != int64(loc[0]) || mt.end != int64(loc[1]) {
+			t.Errorf("%s: match %v, regexp finds %v", src, mt, loc)
+		}
+		if _, ok := m.findFirst(stream); ok {
+			t.Errorf("%s: the prefilter did not give up on %d candidate bytes", src, len(stream))
 		}
 	}
 }

@@ -387,7 +387,13 @@ func analyze(re *regexp.Regexp) reInfo {
 // findFirst is FindSubmatchIndex for a regex with a first-byte set: it
 // tries the anchored regex only where a match can start, on at most the
 // bytes a match can span.
-func (m *matcher) findFirst(b []byte) []int {
+//
+// Each try may scan to the end of the line (or of b), so many candidate
+// bytes in a long line would make the search quadratic ("[ab].*X" over a
+// line of "a"s): once the tries have scanned more than twice b, it gives up
+// (ok false) and the caller runs the plain linear search.
+func (m *matcher) findFirst(b []byte) (loc []int, ok bool) {
+	work := 0
 	var next [3]int // next occurrence of each byte of firstN
 	for i := range next {
 		next[i] = -2
@@ -416,7 +422,7 @@ func (m *matcher) findFirst(b []byte) []int {
 			}
 		}
 		if p < 0 {
-			return nil
+			return nil, true
 		}
 		if len(m.info.prefix) > 0 && !m.info.hasPrefix(b[p:]) {
 			i = p + 1 // no match here (yet: a later search starts at or before p)
@@ -430,17 +436,20 @@ func (m *matcher) findFirst(b []byte) []int {
 				end = p + k
 			}
 		}
+		if work += end - p; work > 2*len(b)+4096 {
+			return nil, false
+		}
 		if loc := m.info.anchored.FindSubmatchIndex(b[p:end]); loc != nil {
 			for k := range loc {
 				if loc[k] >= 0 {
 					loc[k] += p
 				}
 			}
-			return loc
+			return loc, true
 		}
 		i = p + 1
 	}
-	return nil
+	return nil, true
 }
 
 // match is a found pattern; text and groups are copies.
@@ -581,6 +590,20 @@ func searchStoppable(re *regexp.Regexp, b []byte, stop *stopper) (loc []int, sto
 	return nil, true
 }
 
+// pathStart is where the paths that can still be running at de started at
+// the earliest: after the last newline of b (the regex cannot match one),
+// and at most maxLen bytes before de; -1: anywhere in b.
+func (m *matcher) pathStart(b []byte, de int) int {
+	p0 := -1
+	if !m.info.nl {
+		p0 = bytes.LastIndexByte(b, '\n') + 1
+	}
+	if m.info.maxLen >= 0 {
+		p0 = max(p0, de-m.info.maxLen)
+	}
+	return p0
+}
+
 func (m *matcher) reacher() *reach {
 	if m.reach == nil {
 		m.reach = newReach(m.info.p)
@@ -644,10 +667,14 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 		if loc, stopped = searchStoppable(m.re, b, stop); stopped {
 			return result{}, true
 		}
-	case m.info.anchored != nil:
-		loc = m.findFirst(b)
 	default:
-		loc = m.re.FindSubmatchIndex(b)
+		ok := false
+		if m.info.anchored != nil {
+			loc, ok = m.findFirst(b)
+		}
+		if !ok {
+			loc = m.re.FindSubmatchIndex(b)
+		}
 	}
 	de := settledEnd(b)
 	if loc == nil {
@@ -669,16 +696,11 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 		low := start + int64(de)
 		if !m.info.words {
 			low++
-		} else if m.info.p != nil && (!m.info.nl || m.info.maxLen >= 0) {
+		} else if p0 := m.pathStart(b[:de], de); m.info.p != nil && p0 >= 0 && de-p0 <= 4096 {
 			// Unless no path is running at the settled end at all: then
-			// a later match ends after it.
-			p0 := 0
-			if !m.info.nl {
-				p0 = bytes.LastIndexByte(b[:de], '\n') + 1
-			}
-			if m.info.maxLen >= 0 {
-				p0 = max(p0, de-m.info.maxLen)
-			}
+			// a later match ends after it. (Beyond 4 KiB back, not worth
+			// the check on every search: a literal expect that ends right
+			// at the end of the data then waits for the settle time.)
 			alive, stopped := m.reacher().running(b, p0, de, de, stop)
 			if stopped {
 				return result{}, true
@@ -702,15 +724,7 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 		return result{st: stFinal, m: mt}, false
 	}
 	if m.info.p != nil && loc[1] <= de {
-		// Paths that started before the line of s (the regex cannot match
-		// a newline) or more than maxLen bytes before de cannot reach de.
-		p0 := 0
-		if !m.info.nl {
-			p0 = bytes.LastIndexByte(b[:s], '\n') + 1
-		}
-		if m.info.maxLen >= 0 {
-			p0 = max(p0, de-m.info.maxLen)
-		}
+		p0 := max(m.pathStart(b[:s], de), 0)
 		alive, stopped := m.reacher().running(b, min(p0, s), s, de, stop)
 		if stopped {
 			return result{}, true
