@@ -112,6 +112,25 @@ func BenchmarkCancelHugeRegex(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-cancel-ms")
 	b.Logf("cancel latency of a search with a %d KB regex (%d instructions) over %d KiB: median %s, max %s over %d cancels (target <= 100ms)",
 		len(m.re.String())>>10, m.info.prog, RegexWindow>>10, lat[len(lat)/2], lat[len(lat)-1], len(lat))
+	// How long the abandoned search itself runs on after the cancel (its
+	// last step of the automaton): the CPU a cancel leaves behind.
+	var tail []time.Duration
+	b.StopTimer()
+	for range 3 {
+		done := make(chan struct{})
+		r := &stopReader{b: w.since(0), stop: &stopper{done: done}}
+		res := make(chan time.Time, 1)
+		go func() {
+			m.re.FindReaderSubmatchIndex(r)
+			res <- time.Now()
+		}()
+		time.Sleep(200 * time.Millisecond)
+		t0 := time.Now()
+		close(done)
+		tail = append(tail, (<-res).Sub(t0))
+	}
+	sort.Slice(tail, func(i, j int) bool { return tail[i] < tail[j] })
+	b.Logf("the abandoned search ends by itself %s (median; max %s) after the cancel", tail[len(tail)/2], tail[len(tail)-1])
 }
 
 // TestSettleTime: the settle time follows paced output (twice the last
