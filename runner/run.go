@@ -533,7 +533,9 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 	defer settle.Stop()
 	armSettle := func() {
 		if e.undecided {
-			settle.Reset(e.settleTime())
+			settle.Reset(e.settleTime()) // quiet counts from the last bytes
+		} else {
+			settle.Stop()
 		}
 	}
 	armSettle()
