@@ -632,7 +632,7 @@ func settledEnd(b []byte) int {
 
 // eval searches w at or after floor and says what the pattern's match is
 // so far. interrupted: stop fired during a regex search; nothing was
-// learnt (and no state changed).
+// decided (only the search start may have moved, soundly).
 //
 // The rule that makes the outcome independent of how the bytes were cut
 // into reads: Go's regexp returns the leftmost-first match of the data so
@@ -733,8 +733,9 @@ func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, inter
 			return result{st: stFinal, m: mt}, false
 		}
 	}
-	// If it changes, the match finally reported starts at or after this
-	// one's start.
+	// If it changes, the match finally reported ends at or after this
+	// one's start: a path that started earlier ends at the settled end or
+	// later; any other starts at or after it.
 	return result{st: stTentative, m: mt, low: mt.start}, false
 }
 
