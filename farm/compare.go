@@ -65,7 +65,7 @@ type specRun struct {
 
 // finishedRuns returns the final jobs of spec with a stored result, oldest first.
 func (c *Controller) finishedRuns(ctx context.Context, spec string, limit int) ([]specRun, error) {
-	jobs, err := c.db.Jobs(ctx, store.JobFilter{States: []string{store.StatePassed, store.StateFailed}, Limit: limit})
+	jobs, err := c.db.Jobs(ctx, store.JobFilter{States: []string{store.StatePassed, store.StateFailed}, Spec: spec, Limit: limit})
 	if err != nil {
 		return nil, err
 	}

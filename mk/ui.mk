@@ -5,9 +5,9 @@
 # (farm: TestUIInBrowser) need Debian's chromium.
 DEB_PACKAGES += chromium
 TEST_EXTRA   += ui-check
-BENCH_EXTRA  += ui-bench
+BENCH_EXTRA  += ui-bench ui-list-bench
 
-.PHONY: ui ui-check ui-bench ui-screenshots
+.PHONY: ui ui-check ui-bench ui-list-bench ui-screenshots
 
 ui: ## rebuild the web UI's assets (ui/dist) from ui/src with npm ci + esbuild
 	cd ui && npm ci --no-audit --no-fund && npm run build
@@ -27,3 +27,6 @@ ui-screenshots: ## run the browser test and keep its screenshots in build/screen
 
 ui-bench: ## console fan-out (10 MB to 50 websocket viewers, one stalled) and pty-to-websocket latency at 115200 baud
 	$(GO) test -run '^$$' -bench '^Benchmark(ConsoleFanout|ConsoleLatency)' -benchtime 1x -count 1 -timeout 10m ./farm/
+
+ui-list-bench: ## GET /api/v1/jobs pages (newest, filtered, deep cursor) on a store of 100,000 jobs: ms/page (issue 15: <= 50)
+	$(GO) test -run '^$$' -bench '^BenchmarkJobList100k$$' -benchtime 20x -count 1 -timeout 10m ./farm/

@@ -101,6 +101,8 @@ var migrations = []string{
 	   target TEXT NOT NULL,
 	   detail TEXT NOT NULL DEFAULT ''
 	 ) STRICT;`,
+	// 2: the job listing's indexes, labels table and tests summary (joblist.go).
+	migrationJobListing,
 }
 
 // SchemaVersion is the schema version this binary writes.
