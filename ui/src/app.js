@@ -43,6 +43,13 @@ function boardState(b) {
   return b.holder ? "held" : b.state;
 }
 
+// boardReason: the board's reason, without what the page shows already
+// for a held board (holder and end time: "held by X until T: why" -> "why").
+function boardReason(b) {
+  const r = b.reason || "";
+  return b.holder ? r.replace(/^held by .* until \S+: /, "") : r;
+}
+
 function badge(state) {
   return h("span", { class: "badge s-" + String(state || "unknown").replace(/[^a-z-]/g, "") }, state || "?");
 }
@@ -380,7 +387,7 @@ function boardRow(b) {
     h("td", { class: "name" }, link("/boards/" + encodeURIComponent(b.name), b.name), b.emulated ? h("span", { class: "muted small" }, " emulated") : null),
     h("td", { "data-label": "type" }, b.type),
     h("td", { class: "small", "data-label": "tags" }, tagText(b.tags)),
-    h("td", { class: "state" }, badge(boardState(b)), b.reason ? h("div", { class: "small muted" }, b.reason) : null,
+    h("td", { class: "state" }, badge(boardState(b)), boardReason(b) ? h("div", { class: "small muted" }, boardReason(b)) : null,
       (b.flags || []).map((f) => h("div", { class: "small flag" }, "⚠ " + f))),
     h("td", { "data-label": "health" }, health(b)),
     h("td", { "data-label": b.job ? "job" : b.holder ? "hold" : "" }, b.job ? link("/jobs/" + b.job, b.job) : b.holder ? heldBy(b) : ""),
@@ -459,6 +466,10 @@ function pageQueue() {
     },
   });
   return () => live.stop();
+}
+
+function Final(state) {
+  return ["passed", "failed", "error", "cancelled"].includes(state);
 }
 
 function emptyRow(cols, ...text) {
@@ -662,6 +673,7 @@ async function pageJob(id) {
     reason.textContent = j.reason || "";
     reason.hidden = !j.reason;
     for (const at of j.attempts || []) showAttempt(at);
+    if (!meas.children.length) fill(meas, emptyRow(5, Final(j.state) ? "No measurements: this spec has no measure steps, or none ran." : "None yet: measurements show as the tests run."));
     if (!(j.attempts || []).length && !atts.size) fill(attemptsEl, h("p", { class: "muted", id: "no-attempts" }, "Not started yet: waiting for a board that matches the spec."));
     cancel.hidden = !["queued", "running"].includes(j.state);
   };
@@ -744,6 +756,7 @@ async function pageJob(id) {
       }
       case "measurement": {
         const m = d.measurement;
+        meas.querySelector("tr.empty")?.remove();
         meas.append(h("tr", { class: "v-" + m.verdict },
           h("td", {}, d.test), h("td", {}, m.name), h("td", { class: "num" }, `${m.value} ${m.unit || ""}`),
           h("td", { class: "small" }, limits(m)), h("td", {}, badge(m.verdict))));
@@ -811,7 +824,7 @@ function pageBoard(name) {
     fill(head, h("dl", { class: "info" },
       h("dt", {}, "Type"), h("dd", {}, board.type, board.emulated ? " (emulated)" : ""),
       h("dt", {}, "Tags"), h("dd", {}, tagText(board.tags) || "—"),
-      h("dt", {}, "State"), h("dd", { id: "board-state" }, badge(boardState(board)), " since ", when(board.since), board.reason ? h("div", { class: "small muted" }, board.reason) : null),
+      h("dt", {}, "State"), h("dd", { id: "board-state" }, badge(boardState(board)), " since ", when(board.since), boardReason(board) ? h("div", { class: "small muted" }, boardReason(board)) : null),
       h("dt", {}, "Held by"), h("dd", { id: "board-holder" }, board.holder ? [board.holder, " · ", countdown(board.held_until), h("span", { class: "small muted" }, " (until ", absTime(board.held_until), ")")] : "—"),
       h("dt", {}, "Power"), h("dd", { id: "board-power" }, power ? [badge(power.kind === "power-on" ? "on" : "off"), " since ", when(power.at)] : h("span", { class: "muted" }, "not switched since the server started")),
       h("dt", {}, "Firmware"), h("dd", { id: "board-firmware" }, flashed ? [fwText(flashed.firmware), h("span", { class: "small muted" }, " from "), link("/jobs/" + flashed.id, flashed.id)] : h("span", { class: "muted" }, "none flashed yet")),
