@@ -33,6 +33,7 @@ func (a *API) uiRoutes() {
 	m.Handle("GET /api/v1/boards/{name}/terminal", a.handle(RoleViewer, a.terminal))
 	m.Handle("GET /api/v1/boards/{name}/history", a.handle(RoleViewer, a.boardHistory))
 	m.Handle("GET /api/v1/live", a.handle(RoleViewer, a.live))
+	m.Handle("GET /api/v1/jobs/{id}/attempts/{n}/console", a.handle(RoleViewer, a.attemptTail))
 }
 
 // holdError maps the controller's hold errors to HTTP answers.

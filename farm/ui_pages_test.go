@@ -205,6 +205,19 @@ func TestUIPagesInBrowser(t *testing.T) {
 			t.Errorf("job info %q lacks %q", info, want)
 		}
 	}
+	b.do("open the attempt's console tail", chromedp.Click(chromedp.CSS(`#attempts details.tail-box > summary`)))
+	b.waitFor("the console tail", textOf("#attempts pre.tail", "temp=23.5C"))
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/attempts/1/console?tail=100", 200}, {"/attempts/0/console", 400}, {"/attempts/x/console", 400},
+		{"/attempts/9/console", 404}, {"/attempts/1/console?tail=999999", 400},
+	} {
+		if st := e.call(t, "GET", "/api/v1/jobs/"+ids[0]+c.path, op, nil, nil); st != c.want {
+			t.Errorf("GET %s: %d; want %d", c.path, st, c.want)
+		}
+	}
 	created := b.eval(`document.querySelector("#job-info time").textContent`)
 	b.waitFor("relative times stay live", fmt.Sprintf(`document.querySelector("#job-info time").textContent !== %s`, strconv.Quote(created)))
 	b.do("absolute times", chromedp.Click(chromedp.CSS("#time-toggle")))

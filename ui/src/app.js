@@ -652,8 +652,19 @@ async function pageJob(id) {
   const showAttempt = (at) => {
     const a = attemptBox(at.n);
     fill(a.head, `Attempt ${at.n} on `, at.board, " ", badge(at.state), " ", took(at.started, at.ended));
+    const tail = h("pre", { class: "tail mono small" });
+    const tailBox = h("details", { class: "tail-box" }, h("summary", {}, "Console tail"), tail);
+    tailBox.addEventListener("toggle", () => {
+      if (!tailBox.open) return;
+      action(async () => {
+        const res = await fetch(`/api/v1/jobs/${encodeURIComponent(job.id)}/attempts/${at.n}/console?tail=4096`, { credentials: "same-origin" });
+        const text = await res.text();
+        tail.textContent = res.ok ? (text || "(no console output)") : text;
+      });
+    });
     fill(a.detail, h("div", { class: "small muted" }, "started ", when(at.started), at.ended ? [" · ended ", when(at.ended)] : null),
-      at.reason && at.reason !== job.reason ? h("pre", { class: "reason" }, at.reason) : null);
+      at.reason && at.reason !== job.reason ? h("pre", { class: "reason" }, at.reason) : null,
+      at.state !== "running" ? tailBox : null);
   };
   const showInfo = (j) => {
     job = j;
