@@ -445,7 +445,7 @@ function boardControls(b, full, done) {
 function pageQueue() {
   const body = h("tbody", { id: "queue" });
   const recent = h("tbody", { id: "recent" });
-  render(h("h1", {}, "Queue"),
+  render(h("h1", {}, "Queue ", h("a", { class: "small", href: "/jobs?state=queued,running&kind=all" }, "filter and page the queue →")),
     h("div", { class: "scroll" }, h("table", { class: "queue" },
       h("thead", {}, h("tr", {}, [["#"], ["Job"], ["State"], ["Spec"], ["Firmware", "wide"], ["Board"], ["ETA"], ["Submitter", "wide"], ["Priority", "wide"], [""]].map(([c, cls]) => h("th", { class: cls }, c)))),
       body)),
@@ -569,7 +569,10 @@ async function pageJobs() {
   h("a", { href: "/jobs", class: "small" }, "clear"));
   const body = h("tbody", { id: "jobs" });
   const pager = h("nav", { class: "pager", "aria-label": "pages" });
-  render(h("h1", {}, "Jobs"), form, h("div", { class: "scroll" }, h("table", { class: "jobs" }, jobHead(), body)), pager);
+  // On a phone the filters fold away unless some are set.
+  const filtered0 = [...q.keys()].some((k) => k !== "cursor" && k !== "limit");
+  const box = h("details", { class: "filters-box", open: filtered0 || window.innerWidth > 640 }, h("summary", {}, "Filters"), form);
+  render(h("h1", {}, "Jobs"), box, h("div", { class: "scroll" }, h("table", { class: "jobs" }, jobHead(), body)), pager);
   const params = new URLSearchParams(q);
   if (!params.get("limit")) params.set("limit", "50");
   let res;
