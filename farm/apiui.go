@@ -415,7 +415,7 @@ func (f *liveFeed) run() {
 func (a *API) liveSnapshot() ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, _, err := a.c.ListJobs(ctx, JobQuery{States: []string{store.StateQueued, store.StateRunning}, Kind: KindAll, Limit: store.MaxListLimit})
+	q, _, err := a.c.ListJobs(ctx, JobQuery{States: []string{store.StateQueued, store.StateRunning}, Kind: KindCandidate, Limit: store.MaxListLimit})
 	if err != nil {
 		return nil, err
 	}

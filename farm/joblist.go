@@ -22,14 +22,16 @@ type JobListItem struct {
 	Attempts []store.AttemptSummary `json:"attempts"`
 	Position int                    `json:"position,omitempty"` // 1 = next to run
 	ETA      time.Time              `json:"eta,omitzero"`       // estimated start (queued) or end (running)
-	// Health is true for the controller's own health-check jobs.
-	Health bool `json:"health_check,omitempty"`
+	// Kind is KindCandidate, or KindHealth for the controller's own
+	// health-check jobs.
+	Kind string `json:"kind"`
 }
 
-// JobKind selects candidates, health checks or both in a listing.
+// Job kinds, and a listing's choice of them (the names of the job record's
+// "kind"): a candidate someone submitted, or a board's health check.
 const (
-	KindCandidate = "candidate" // the default: jobs people submitted
-	KindHealth    = "health"    // the controller's health checks
+	KindCandidate = "candidate"    // the default: jobs people submitted
+	KindHealth    = "health_check" // the controller's health checks
 	KindAll       = "all"
 )
 
@@ -62,7 +64,7 @@ func (c *Controller) ListJobs(ctx context.Context, q JobQuery) ([]JobListItem, s
 		f.Submitter = HealthSubmitter
 	case KindAll:
 	default:
-		return nil, "", badRequest("kind %q: want candidate, health or all", q.Kind)
+		return nil, "", badRequest("unknown kind %q (kinds: candidate, health_check, all)", q.Kind)
 	}
 	if q.Board != "" {
 		f.Boards = []string{q.Board}
@@ -110,7 +112,10 @@ func (c *Controller) listItems(ctx context.Context, sums []store.JobSummary) ([]
 	}
 	out := make([]JobListItem, len(sums))
 	for i, s := range sums {
-		it := JobListItem{JobSummary: s, Attempts: atts[s.ID], Health: s.Submitter == HealthSubmitter}
+		it := JobListItem{JobSummary: s, Attempts: atts[s.ID], Kind: KindCandidate}
+		if s.Submitter == HealthSubmitter {
+			it.Kind = KindHealth
+		}
 		if it.Attempts == nil {
 			it.Attempts = []store.AttemptSummary{}
 		}

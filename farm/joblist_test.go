@@ -31,7 +31,7 @@ func TestAPIJobList(t *testing.T) {
 	for pages := 1; ; pages++ {
 		items, a := list(q)
 		for _, it := range items {
-			if seen[it.ID] || it.Health || it.Submitter == HealthSubmitter {
+			if seen[it.ID] || it.Kind != KindCandidate || it.Submitter == HealthSubmitter {
 				t.Fatalf("job %s twice or a health check in a candidate listing", it.ID)
 			}
 			seen[it.ID] = true
@@ -58,7 +58,7 @@ func TestAPIJobList(t *testing.T) {
 		q    string
 		want int
 	}{
-		{"kind=health&limit=1000", 30},
+		{"kind=health_check&limit=1000", 30},
 		{"kind=all&limit=1000", 300},
 		{"kind=all&state=failed&limit=1000", 23},
 		{"kind=all&spec=spec-3&limit=1000", 30},

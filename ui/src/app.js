@@ -511,7 +511,7 @@ function jobHead() {
 function jobRow(j) {
   const atts = (j.attempts || []).length;
   return h("tr", { "data-job": j.id },
-    h("td", {}, link("/jobs/" + j.id, j.id), j.health_check ? h("div", { class: "small muted" }, "health check") : null),
+    h("td", {}, link("/jobs/" + j.id, j.id), j.kind === "health_check" ? h("div", { class: "small muted" }, "health check") : null),
     h("td", {}, badge(j.state), atts > 1 ? h("span", { class: "small muted" }, " " + plural(atts, "attempt")) : null, testCounts(j.tests)),
     h("td", {}, link("/jobs?spec=" + encodeURIComponent(j.spec), j.spec)),
     h("td", { class: "small wide" }, fwText(j.firmware)),
@@ -525,7 +525,7 @@ function jobRow(j) {
 function queueRow(j) {
   return h("tr", { "data-job": j.id },
     h("td", {}, j.position || ""),
-    h("td", {}, link("/jobs/" + j.id, j.id), j.health_check ? h("div", { class: "small muted" }, "health check") : null),
+    h("td", {}, link("/jobs/" + j.id, j.id), j.kind === "health_check" ? h("div", { class: "small muted" }, "health check") : null),
     h("td", {}, badge(j.state), j.state === "running" ? h("div", { class: "small muted" }, took(j.started)) : null),
     h("td", {}, j.spec, h("div", { class: "small labels" }, labelChips(j.labels))),
     h("td", { class: "small wide" }, fwText(j.firmware)),
@@ -543,7 +543,7 @@ const JOB_FILTERS = [
     ["queued", "queued"], ["running", "running"], ["passed", "passed"], ["failed", "failed"], ["error", "error"], ["cancelled", "cancelled"]]],
   ["spec", "Spec"], ["board", "Board"], ["board_type", "Board type"], ["submitter", "Submitter"],
   ["label", "Labels (key=value …)"], ["firmware", "Firmware (digest, version or file)"],
-  ["kind", "Kind", [["", "candidates"], ["health", "health checks"], ["all", "all"]]],
+  ["kind", "Kind", [["", "candidates"], ["health_check", "health checks"], ["all", "all"]]],
 ];
 
 // jobs page: every job, filtered and paged by the server.
