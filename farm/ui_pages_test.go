@@ -205,7 +205,8 @@ func TestUIPagesInBrowser(t *testing.T) {
 			t.Errorf("job info %q lacks %q", info, want)
 		}
 	}
-	b.do("open the attempt's console tail", chromedp.Click(chromedp.CSS(`#attempts details.tail-box > summary`)))
+	b.waitFor("the attempt's console tail box", `!!document.querySelector("#attempts details.tail-box")`)
+	b.eval(`(document.querySelector("#attempts details.tail-box").open = true, "")`)
 	b.waitFor("the console tail", textOf("#attempts pre.tail", "temp=23.5C"))
 	for _, c := range []struct {
 		path string
@@ -270,6 +271,10 @@ func TestUIPagesInBrowser(t *testing.T) {
 	}
 	b.do("open the farm", chromedp.Navigate(e.srv.URL+"/"))
 	b.waitFor("sim-b is held", `(document.querySelector("#boards tr[data-board='sim-b'] td.state")?.innerText || "").includes("held")`)
+	b.waitFor("sim-a's last result and firmware", `!!document.querySelector("#boards tr[data-board='sim-a'] td.last a")`)
+	if got := b.eval(`document.querySelector("#boards tr[data-board='sim-a']").innerText`); !strings.Contains(got, "passed") || !strings.Contains(got, "fw.hcl 1.1.0") {
+		t.Errorf("sim-a row = %q; want its last result and firmware", got)
+	}
 	left := b.eval(`document.querySelector("#boards tr[data-board='sim-b'] .countdown").textContent`)
 	if !strings.HasSuffix(left, "left") {
 		t.Errorf("countdown = %q", left)
@@ -283,7 +288,8 @@ func TestUIPagesInBrowser(t *testing.T) {
 	b.do("open the held board", chromedp.Navigate(e.srv.URL+"/boards/sim-b"))
 	b.waitFor("the board's holder and countdown", textOf("#board-holder", "left")+` && document.querySelectorAll("#board-controls button.power").length === 3`)
 	b.waitFor("the last result", `!!document.querySelector("#board-last a")`)
-	b.do("power on", chromedp.Click(chromedp.CSS(`#board-controls button.power`)))
+	// The controls are redrawn on every snapshot: click through the page, not a node id.
+	b.eval(`(document.querySelector("#board-controls button.power").click(), "")`)
 	b.waitFor("the history shows the power-on", textOf("#board-history", "power-on"))
 	b.waitFor("the power state is on", textOf("#board-power", "on"))
 

@@ -367,22 +367,38 @@ function pageFarm() {
   const summary = h("p", { class: "muted", id: "farm-summary" }, "connecting…");
   render(h("h1", {}, "Farm"), summary,
     h("div", { class: "scroll" }, h("table", { class: "boards" },
-      h("thead", {}, h("tr", {}, ["Board", "Type", "Tags", "State", "Health", "Job / holder", ""].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["Board", "Type", "Tags", "State", "Health", "Last result", "Firmware", "Job / holder", ""].map((c) => h("th", {}, c)))),
       body)));
+  // Each board's last finished job and last flashed candidate, from one
+  // listing of recent jobs, reloaded when a board's job changes.
+  let last = {}, lastKey = null, snap = null;
+  const loadLast = async () => {
+    const { data } = await apiList("/api/v1/jobs?kind=all&state=passed,failed,error,cancelled&limit=300");
+    last = {};
+    for (const j of data) {
+      const l = last[j.board] || (last[j.board] = {});
+      if (!l.result) l.result = j;
+      if (!l.fw && j.firmware && j.firmware.sha256 !== EMPTY_SHA) l.fw = j;
+    }
+    if (snap) fill(body, snap.boards.map((b) => boardRow(b, last[b.name])));
+  };
   const live = new Live(() => "/api/v1/live", {
     onmessage: (data) => {
-      const snap = JSON.parse(data);
+      snap = JSON.parse(data);
+      const key = snap.boards.map((b) => b.name + b.state + b.job).join(",");
+      if (key !== lastKey) { lastKey = key; action(loadLast); }
       const counts = {};
       for (const b of snap.boards) counts[boardState(b)] = (counts[boardState(b)] || 0) + 1;
       summary.textContent = `${snap.boards.length} boards: ` + Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") +
         ` · ${snap.queue.filter((j) => j.state === "queued").length} queued, ${snap.queue.filter((j) => j.state === "running").length} running`;
-      fill(body, snap.boards.length ? snap.boards.map(boardRow) : emptyRow(7, "No boards: add board blocks to farm.hcl and restart the server (docs/wiring.md)."));
+      fill(body, snap.boards.length ? snap.boards.map((b) => boardRow(b, last[b.name])) : emptyRow(9, "No boards: add board blocks to farm.hcl and restart the server (docs/wiring.md)."));
     },
   });
   return () => live.stop();
 }
 
-function boardRow(b) {
+function boardRow(b, last) {
+  last = last || {};
   return h("tr", { "data-board": b.name },
     h("td", { class: "name" }, link("/boards/" + encodeURIComponent(b.name), b.name), b.emulated ? h("span", { class: "muted small" }, " emulated") : null),
     h("td", { "data-label": "type" }, b.type),
@@ -390,6 +406,8 @@ function boardRow(b) {
     h("td", { class: "state" }, badge(boardState(b)), boardReason(b) ? h("div", { class: "small muted" }, boardReason(b)) : null,
       (b.flags || []).map((f) => h("div", { class: "small flag" }, "⚠ " + f))),
     h("td", { "data-label": "health" }, health(b)),
+    h("td", { "data-label": "last", class: "last" }, last.result ? [badge(last.result.state), " ", h("a", { href: "/jobs/" + last.result.id, class: "small" }, last.result.spec), " ", h("span", { class: "small muted" }, when(last.result.ended))] : h("span", { class: "small muted" }, "no jobs yet")),
+    h("td", { "data-label": "firmware", class: "small" }, last.fw ? fwText(last.fw.firmware) : h("span", { class: "muted" }, "—")),
     h("td", { "data-label": b.job ? "job" : b.holder ? "hold" : "" }, b.job ? link("/jobs/" + b.job, b.job) : b.holder ? heldBy(b) : ""),
     h("td", { class: "controls" }, h("div", { class: "actions" }, boardControls(b, false))));
 }
@@ -655,16 +673,20 @@ async function pageJob(id) {
   const showAttempt = (at) => {
     const a = attemptBox(at.n);
     fill(a.head, `Attempt ${at.n} on `, at.board, " ", badge(at.state), " ", took(at.started, at.ended));
-    const tail = h("pre", { class: "tail mono small" });
-    const tailBox = h("details", { class: "tail-box" }, h("summary", {}, "Console tail"), tail);
-    tailBox.addEventListener("toggle", () => {
-      if (!tailBox.open) return;
-      action(async () => {
-        const res = await fetch(`/api/v1/jobs/${encodeURIComponent(job.id)}/attempts/${at.n}/console?tail=4096`, { credentials: "same-origin" });
-        const text = await res.text();
-        tail.textContent = res.ok ? (text || "(no console output)") : text;
+    // The tail box is made once per attempt and kept across refreshes.
+    if (!a.tailBox) {
+      const tail = h("pre", { class: "tail mono small" });
+      a.tailBox = h("details", { class: "tail-box" }, h("summary", {}, "Console tail"), tail);
+      a.tailBox.addEventListener("toggle", () => {
+        if (!a.tailBox.open) return;
+        action(async () => {
+          const res = await fetch(`/api/v1/jobs/${encodeURIComponent(job.id)}/attempts/${at.n}/console?tail=4096`, { credentials: "same-origin" });
+          const text = await res.text();
+          tail.textContent = res.ok ? (text || "(no console output)") : text;
+        });
       });
-    });
+    }
+    const tailBox = a.tailBox;
     fill(a.detail, h("div", { class: "small muted" }, "started ", when(at.started), at.ended ? [" · ended ", when(at.ended)] : null),
       at.reason && at.reason !== job.reason ? h("pre", { class: "reason" }, at.reason) : null,
       at.state !== "running" ? tailBox : null);
