@@ -289,7 +289,10 @@ class Live {
 // ------------------------------------------------------------ terminal
 
 // console box: an xterm.js terminal with fit and search.
-function consoleBox(id) {
+// typing() says whether keystrokes go to the board; when they do not,
+// Tab and Shift+Tab move the focus on like anywhere else on the page (the
+// terminal is no keyboard trap).
+function consoleBox(id, typing = () => false) {
   const host = h("div", { class: "term" });
   const search = h("input", { type: "search", placeholder: "Search console", class: "term-search", "aria-label": "search the console" });
   const status = h("span", { class: "term-status muted" });
@@ -307,6 +310,7 @@ function consoleBox(id) {
   const finder = new SearchAddon();
   term.loadAddon(fit);
   term.loadAddon(finder);
+  term.attachCustomKeyEventHandler((e) => !(e.key === "Tab" && !typing()));
   let opened = false;
   const ro = new ResizeObserver(() => {
     if (!opened && host.isConnected) { term.open(host); opened = true; }
@@ -837,7 +841,7 @@ function pageBoard(name) {
   const controls = h("div", { class: "actions", id: "board-controls" });
   const recent = h("tbody", { id: "board-jobs" });
   const history = h("tbody", { id: "board-history" });
-  const con = consoleBox("console");
+  const con = consoleBox("console", () => holding());
   const mode = h("p", { class: "small", id: "term-mode" });
   render(h("h1", {}, "Board ", name), head, controls,
     h("h2", {}, "Console"), mode, con.el,
