@@ -16,11 +16,16 @@ import (
 // store: one index per filter of the listing, each ending in the listing's
 // order (created_ms, id) so a page is an index range; labels in their own
 // table (filled by a trigger from jobs.labels, so every insert path keeps
-// it); and a small per-job summary of the tests' outcomes (filled by a
-// trigger whenever the result is written), so a listing never reads the
-// result, which may be megabytes.
+// it); and a small per-job summary of the tests' outcomes in a table of
+// its own (filled by a trigger whenever the result is written), so a
+// listing never reads the result, which may be megabytes: every column it
+// reads from jobs comes before the result in the row, and a column after a
+// large value would cost a walk of its overflow pages.
 const migrationJobListing = `
-	ALTER TABLE jobs ADD COLUMN tests TEXT NOT NULL DEFAULT ''; -- JSON {"passed": 3, "failed": 1}: the result's tests by outcome
+	CREATE TABLE job_tests (
+	  job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+	  tests  TEXT NOT NULL -- JSON {"passed": 3, "failed": 1}: the result's tests by outcome
+	) STRICT, WITHOUT ROWID;
 	CREATE INDEX jobs_list           ON jobs(created_ms, id);
 	CREATE INDEX jobs_list_state     ON jobs(state, created_ms, id);
 	CREATE INDEX jobs_list_spec      ON jobs(spec_name, created_ms, id);
@@ -47,15 +52,14 @@ const migrationJobListing = `
 	END;
 
 	CREATE TRIGGER jobs_tests_summary AFTER UPDATE OF result ON jobs WHEN json_valid(new.result) BEGIN
-	  UPDATE jobs SET tests = (SELECT json_group_object(o, n) FROM (
+	  INSERT OR REPLACE INTO job_tests(job_id, tests) SELECT new.id, (SELECT json_group_object(o, n) FROM (
 	      SELECT json_extract(value, '$.outcome') AS o, COUNT(*) AS n FROM json_each(new.result, '$.tests')
-	      WHERE json_type(value, '$.outcome') = 'text' GROUP BY o))
-	    WHERE id = new.id;
+	      WHERE json_type(value, '$.outcome') = 'text' GROUP BY o));
 	END;
-	UPDATE jobs SET tests = (SELECT json_group_object(o, n) FROM (
-	    SELECT json_extract(value, '$.outcome') AS o, COUNT(*) AS n FROM json_each(jobs.result, '$.tests')
+	INSERT INTO job_tests(job_id, tests) SELECT j.id, (SELECT json_group_object(o, n) FROM (
+	    SELECT json_extract(value, '$.outcome') AS o, COUNT(*) AS n FROM json_each(j.result, '$.tests')
 	    WHERE json_type(value, '$.outcome') = 'text' GROUP BY o))
-	  WHERE json_valid(result);
+	  FROM jobs j WHERE j.result != '' AND json_valid(j.result);
 `
 
 // ListFilter selects jobs for List. Every field that is set must match.
@@ -204,18 +208,24 @@ func (db *DB) List(ctx context.Context, f ListFilter) ([]JobSummary, string, err
 			break
 		}
 	}
+	// The page's ids first (from the indexes and the row's leading
+	// columns), then their rows: whatever the filter, only the page's rows
+	// are read whole.
+	inner := "SELECT j.id FROM " + from
+	if len(where) > 0 {
+		inner += " WHERE " + strings.Join(where, " AND ")
+	}
+	if strings.HasPrefix(from, "job_labels") {
+		inner += " ORDER BY lk.created_ms DESC, lk.job_id DESC"
+	} else {
+		inner += " ORDER BY j.created_ms DESC, j.id DESC"
+	}
+	inner += " LIMIT ?"
+	args = append(args, f.Limit+1)
 	q := `SELECT j.id, j.spec_name, j.spec_filename, j.firmware_sha256, j.firmware_name, j.firmware_version,
 		j.labels, j.priority, j.submitter, j.state, substr(j.reason, 1, 1024), j.board, j.attempts,
-		j.created_ms, j.started_ms, j.ended_ms, j.tests FROM ` + from
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	order := " ORDER BY j.created_ms DESC, j.id DESC"
-	if strings.HasPrefix(from, "job_labels") {
-		order = " ORDER BY lk.created_ms DESC, lk.job_id DESC"
-	}
-	q += order + " LIMIT ?"
-	args = append(args, f.Limit+1)
+		j.created_ms, j.started_ms, j.ended_ms, COALESCE(t.tests, '') FROM jobs j LEFT JOIN job_tests t ON t.job_id = j.id
+		WHERE j.id IN (` + inner + `) ORDER BY j.created_ms DESC, j.id DESC`
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list jobs: %w", err)
