@@ -263,7 +263,8 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, p Principal) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID})
+	// commit_url (farm.hcl) lets the UI link a job's commit label.
+	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID, "commit_url": a.c.cfg.Farm.CommitURL})
 }
 
 // ---------------------------------------------------------------- jobs

@@ -110,7 +110,7 @@ func (b *browser) tabReaches() []string {
 // desktop (1400×900) and phone (390×844) size.
 func TestUIPagesInBrowser(t *testing.T) {
 	leakCheck(t)
-	e := startUI(t, testFarm, nil)
+	e := startUI(t, strings.Replace(testFarm, `max_upload = "4KiB"`, "max_upload = \"4KiB\"\n  commit_url = \"https://git.example.com/c/{commit}\"", 1), nil)
 	ctx := context.Background()
 	spec := string(readExample(t, "specs/measure.hcl"))
 	good, bad := readExample(t, "firmware/sim-good.hcl"), readExample(t, "firmware/sim-regressed.hcl")
@@ -199,6 +199,9 @@ func TestUIPagesInBrowser(t *testing.T) {
 	// The job page: labels, firmware, durations; times live, absolute on demand.
 	b.do("open a job", chromedp.Navigate(e.srv.URL+"/jobs/"+ids[0]))
 	b.waitFor("the job's labels", textOf("#job-labels", "commit=aaa111")+" && "+textOf("#job-labels", "branch=main"))
+	if href := b.eval(`document.querySelector("#job-labels a.commit-link")?.href || ""`); href != "https://git.example.com/c/aaa111" {
+		t.Errorf("commit link = %q; want farm.hcl's commit_url with the commit label", href)
+	}
 	info := b.eval(`document.querySelector("#job-info").innerText`)
 	for _, want := range []string{"fw.hcl 1.1.0", "sha256:" + sha(good), "submitter-token", "Took", "Started", "Ended"} {
 		if !strings.Contains(info, want) {

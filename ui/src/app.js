@@ -506,10 +506,13 @@ function fwText(fw) {
     [fw.name, fw.version].filter(Boolean).join(" "), " ", h("span", { class: "mono muted" }, fw.sha256.slice(0, 8)));
 }
 
-// labelChips: a job's labels, each a link to the jobs with that label.
+// labelChips: a job's labels, each a link to the jobs with that label; the
+// commit label also links to its commit when farm.hcl sets commit_url.
 function labelChips(labels) {
-  return Object.entries(labels || {}).sort().map(([k, v]) =>
-    h("a", { class: "label", href: "/jobs?label=" + encodeURIComponent(k + "=" + v), title: `jobs labelled ${k}=${v}` }, `${k}=${v}`));
+  return Object.entries(labels || {}).sort().map(([k, v]) => [
+    h("a", { class: "label", href: "/jobs?label=" + encodeURIComponent(k + "=" + v), title: `jobs labelled ${k}=${v}` }, `${k}=${v}`),
+    k === "commit" && me && me.commit_url ? h("a", { class: "label commit-link", href: me.commit_url.replace("{commit}", encodeURIComponent(v)),
+      target: "_blank", rel: "noopener noreferrer", title: `commit ${v}`, "aria-label": `commit ${v} (opens the repository)` }, "↗") : null]);
 }
 
 // testCounts: "3 passed, 1 failed" from a summary's tests.
