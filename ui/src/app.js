@@ -754,11 +754,16 @@ async function pageJob(id) {
           cur = d.attempt || cur + 1;
           document.getElementById("no-attempts")?.remove();
           const a = attemptBox(cur);
-          if (!(job.attempts || []).some((x) => x.n === cur)) fill(a.head, `Attempt ${cur} on ${d.board} `, badge("running"), " ", took(e.at || d.time));
+          a.board = d.board;
+          a.started = e.at || d.time;
+          if (!(job.attempts || []).some((x) => x.n === cur)) fill(a.head, `Attempt ${cur} on ${d.board} `, badge("running"), " ", took(a.started));
           con.marker(`attempt ${cur} on ${d.board}`, "33");
         }
         if (["passed", "failed", "error", "cancelled", "queued"].includes(d.state) && e.seq > 0) {
           final = d.state !== "queued";
+          // The attempt's outcome at once; showInfo below brings its times and reason.
+          const a = cur && atts.get(cur);
+          if (a && a.board && final) fill(a.head, `Attempt ${cur} on ${a.board} `, badge(d.state), " ", took(a.started, e.at || d.time));
           action(async () => showInfo(await api("GET", "/api/v1/jobs/" + job.id)));
         }
         break;
