@@ -1100,7 +1100,7 @@ async function pageTrends() {
   const width = () => Math.max(280, chart.clientWidth || 600);
   const plot = new uPlot({ width: width(), height: 320, series, bands, axes: [{ label: "jobs by candidate, in submission order", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       values: (u, vals) => vals.map((v) => (Number.isInteger(v) ? v : "")) }, { label: unit }],
-    scales: { x: { time: false } }, cursor: { points: { size: 10 } } }, data, chart);
+    scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] } }, cursor: { points: { size: 10 } } }, data, chart);
   plot.over.addEventListener("click", () => {
     const i = plot.cursor.idx;
     if (i != null && pts[i]) go("/jobs/" + pts[i].job);
