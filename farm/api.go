@@ -11,8 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -85,7 +83,7 @@ func (a *API) routes() {
 	m.Handle("POST /api/v1/logout", a.errors(a.logout))
 	m.Handle("GET /api/v1/me", a.handle(RoleViewer, a.me))
 	m.Handle("POST /api/v1/jobs", a.handle(RoleSubmitter, a.submit))
-	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.jobs))
+	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.listJobs)) // joblist.go
 	m.Handle("GET /api/v1/jobs/{id}", a.handle(RoleViewer, a.job))
 	m.Handle("GET /api/v1/jobs/{id}/junit.xml", a.handle(RoleViewer, a.junit))
 	m.Handle("GET /api/v1/jobs/{id}/console", a.handle(RoleViewer, a.console))
@@ -266,7 +264,8 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, p Principal) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID})
+	// commit_url (farm.hcl) lets the UI link a job's commit label.
+	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID, "commit_url": a.c.cfg.Farm.CommitURL})
 }
 
 // ---------------------------------------------------------------- jobs
@@ -417,33 +416,6 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	a.audit(r.Context(), p, "submit", job.ID, fmt.Sprintf("spec %s, firmware %s %s sha256:%s", job.SpecName, job.Firmware.Name, job.Firmware.Version, job.Firmware.SHA256))
 	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
 	return writeJSON(w, http.StatusCreated, job)
-}
-
-func (a *API) jobs(w http.ResponseWriter, r *http.Request, _ Principal) error {
-	var f store.JobFilter
-	if s := r.URL.Query().Get("state"); s != "" {
-		for st := range strings.SplitSeq(s, ",") {
-			if st != store.StateQueued && st != store.StateRunning && !store.Final(st) {
-				return badRequest("unknown state %q (states: queued, running, passed, failed, error, cancelled)", st)
-			}
-			f.States = append(f.States, st)
-		}
-	}
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000")
-		}
-		f.Limit = n
-	}
-	js, err := a.c.Jobs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	if js == nil {
-		js = []JobView{}
-	}
-	return writeJSON(w, http.StatusOK, js)
 }
 
 func (a *API) job(w http.ResponseWriter, r *http.Request, _ Principal) error {

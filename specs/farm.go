@@ -42,6 +42,7 @@ var farmFileSchema = &hcl.BodySchema{
 var farmSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "listen"}, {Name: "data_dir"}, {Name: "max_upload"}, {Name: "anonymous_read"},
+		{Name: "commit_url"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "retention"}},
 }
@@ -198,6 +199,15 @@ func (d *decoder) farmSettings(b *hcl.Block, farm *Farm) {
 	farm.DataDir = d.str(c.Attributes["data_dir"], DefaultDataDir)
 	farm.MaxUploadBytes = d.size(c.Attributes["max_upload"], DefaultMaxUploadBytes)
 	farm.AnonymousRead = d.boolean(c.Attributes["anonymous_read"], false)
+	if a := c.Attributes["commit_url"]; a != nil {
+		u := d.str(a, "")
+		if (!strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://")) || !strings.Contains(u, "{commit}") || len(u) > 1024 {
+			d.errorf(a.Expr.Range(), "Invalid commit_url",
+				`commit_url is an http(s) URL of at most 1024 bytes with {commit} where the "commit" label's value goes, e.g. "https://git.example.com/fw/commit/{commit}".`)
+		} else {
+			farm.CommitURL = u
+		}
+	}
 	seen := false
 	for _, rb := range c.Blocks {
 		if seen {

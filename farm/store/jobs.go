@@ -170,6 +170,7 @@ func (db *DB) Job(ctx context.Context, id string) (*Job, error) {
 // JobFilter selects jobs for Jobs.
 type JobFilter struct {
 	States []string // empty: all
+	Spec   string   // empty: all
 	Limit  int      // 0: 100
 }
 
@@ -177,11 +178,18 @@ type JobFilter struct {
 func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	q := "SELECT " + jobCols + " FROM jobs"
 	var args []any
+	var where []string
 	if len(f.States) > 0 {
-		q += " WHERE state IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",") + ")"
+		where = append(where, "state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",")+")")
 		for _, s := range f.States {
 			args = append(args, s)
 		}
+	}
+	if f.Spec != "" {
+		where, args = append(where, "spec_name = ?"), append(args, f.Spec)
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	if f.Limit <= 0 {
 		f.Limit = 100

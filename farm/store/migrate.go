@@ -114,6 +114,9 @@ var migrations = []string{
 	   job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
 	   data   BLOB NOT NULL
 	 ) STRICT;`,
+
+	// 3: the job listing's indexes, labels table and tests summary (joblist.go).
+	migrationJobListing,
 }
 
 // SchemaVersion is the schema version this binary writes.
