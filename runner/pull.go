@@ -19,6 +19,7 @@ func (e *engine) pulled(ev ConsoleEvent, err error) {
 	if err != nil {
 		if !errors.Is(err, ErrNoEvent) {
 			e.closeConsole()
+			e.settle() // no byte will come to change a tentative match
 		}
 		return
 	}
@@ -26,12 +27,16 @@ func (e *engine) pulled(ev ConsoleEvent, err error) {
 		ev.Data = bytes.Clone(ev.Data) // the sink may keep it; the read buffer is reused
 	}
 	e.handle(ev)
-	if e.unsearched > 0 {
+	switch {
+	case e.closed:
+		e.settle() // no byte will come to change a tentative match
+	case e.unsearched > 0:
 		e.search()
 	}
 }
 
-// awaitPull is await's loop for a ConsoleReader (see await).
+// awaitPull is await's loop for a ConsoleReader (see await): the same
+// decisions, with the timers as deadlines of one blocking read.
 func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *match, se *stepErr, opErr error) {
 	stop := context.AfterFunc(ctx, e.reader.Wake)
 	defer stop()
@@ -39,12 +44,44 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 	if a.within > 0 {
 		withinAt = t0.Add(a.within)
 	}
-	if e.tentative != nil {
-		settleAt = time.Now().Add(settleDelay)
+	armSettle := func() {
+		settleAt = time.Time{}
+		if e.undecided {
+			settleAt = time.Now().Add(e.settleTime()) // quiet counts from the last bytes
+		}
 	}
+	armSettle()
 	idle := e.spec.IdleTimeout
 	useIdle := a.expect != nil && idle > 0
+	withinOver := func() (*match, *stepErr) {
+		if a.sleep {
+			return nil, nil
+		}
+		if !e.interrupted {
+			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
+			e.settle()
+		}
+		if e.hit != nil {
+			return e.hit, nil
+		}
+		if e.failReady && !a.deferFailOn {
+			return nil, e.failOnErr(a.what)
+		}
+		if e.lost != nil {
+			return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
+		}
+		if e.interrupted {
+			return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
+				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+		}
+		return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
+			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+	}
 	for {
+		if e.interrupted && ctx.Err() == nil && !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
+			mt, se := withinOver()
+			return mt, se, nil
+		}
 		if ctx.Err() != nil {
 			return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
 		}
@@ -54,23 +91,19 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 		default:
 		}
 		now := time.Now()
-		if !settleAt.IsZero() && !now.Before(settleAt) && e.tentative != nil {
-			e.accept(e.tentative)
-			return e.hit, nil, nil
-		}
-		if !withinAt.IsZero() && !now.Before(withinAt) {
-			if a.sleep {
-				return nil, nil, nil
-			}
-			if e.tentative != nil {
-				e.accept(e.tentative)
+		if !settleAt.IsZero() && !now.Before(settleAt) {
+			settleAt = time.Time{}
+			e.settle()
+			if e.hit != nil {
 				return e.hit, nil, nil
 			}
-			if e.lost != nil {
-				return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what), nil
+			if e.failReady && !a.deferFailOn {
+				return nil, e.failOnErr(a.what), nil
 			}
-			return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
-				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines)), nil
+		}
+		if !withinAt.IsZero() && !now.Before(withinAt) {
+			mt, se := withinOver()
+			return mt, se, nil
 		}
 		deadline := withinAt
 		earlier := func(t time.Time) {
@@ -78,12 +111,17 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 				deadline = t
 			}
 		}
-		if e.tentative != nil {
-			earlier(settleAt)
-		}
+		earlier(settleAt)
 		if useIdle && e.lost == nil {
 			quiet := now.Sub(later(e.lastByte, t0))
 			if quiet >= idle {
+				e.settle()
+				if e.hit != nil {
+					return e.hit, nil, nil
+				}
+				if e.failReady && !a.deferFailOn {
+					return nil, e.failOnErr(a.what), nil
+				}
 				return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
 					quiet.Round(time.Millisecond), idle, a.expect.desc, lastLines(e.win.buf, evidenceLines)), nil
 			}
@@ -105,19 +143,18 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 		e.lostNow = false
 		e.pulled(ev, err)
 		switch {
-		case e.failHit != nil && !a.deferFailOn:
-			return nil, e.failOnErr(a.what), nil
+		case e.interrupted:
+			continue
 		case e.hit != nil:
 			return e.hit, nil, nil
-		case e.tentative != nil:
-			if settleAt.IsZero() || !time.Now().Before(settleAt) {
-				settleAt = time.Now().Add(settleDelay)
-			}
+		case e.failReady && !a.deferFailOn:
+			return nil, e.failOnErr(a.what), nil
 		case a.expect != nil && e.closed:
 			return nil, infra(KindConsole, "console closed during %s", a.what), nil
 		case e.lostNow:
 			return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
 		}
+		armSettle()
 	}
 }
 
