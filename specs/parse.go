@@ -46,13 +46,24 @@ func parse(src []byte, filename string) (*hcl.File, map[string]*hcl.File, hcl.Di
 	if len(src) > MaxFileSize {
 		return nil, nil, hcl.Diagnostics{tooBig(filename, len(src))}
 	}
+	// The parsers are recursive and keep every token: the depth and size
+	// are checked first, by linear scans (bounds.go).
 	p := hclparse.NewParser()
 	var f *hcl.File
 	var diags hcl.Diagnostics
 	if isJSON(filename) {
+		if pd := prescanJSON(src, filename); pd.HasErrors() {
+			return nil, nil, pd
+		}
 		f, diags = p.ParseJSON(src, filename)
 	} else {
+		if pd := prescanNative(src, filename); pd.HasErrors() {
+			return nil, nil, pd
+		}
 		f, diags = p.ParseHCL(src, filename)
+		if f != nil {
+			boundTemplates(f)
+		}
 	}
 	return f, p.Files(), diags
 }
