@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Limits checked on the source before HCL's parsers run. Both parsers
@@ -407,4 +408,29 @@ func (li *lineIndex) pos(off int) hcl.Pos {
 		}
 	}
 	return hcl.Pos{Line: li.line, Column: li.col, Byte: off}
+}
+
+// ParseBounded parses an HCL file (JSON syntax when filename ends in
+// .json) with the bounds specs have: MaxFileSize, MaxNestingDepth,
+// MaxTokens, MaxInterpolations, and templates whose results are bounded
+// (MaxValueBytes) as they are built. Evaluate its expressions in a context
+// from NewEvalContext or with BoundedFunctions. The sim board's firmware
+// models use it: they are a candidate's input, like specs.
+func ParseBounded(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
+	f, _, diags := parse(src, filename)
+	return f, diags
+}
+
+// BoundedFunctions returns the named functions of Functions, bounded as in
+// specs (MaxValueBytes per result, MaxEvalBytes in all), with a budget of
+// their own: make one set per evaluation.
+func BoundedFunctions(names ...string) map[string]function.Function {
+	all := newFunctions()
+	out := map[string]function.Function{chargeFunc: all[chargeFunc]}
+	for _, n := range names {
+		if f, ok := all[n]; ok {
+			out[n] = f
+		}
+	}
+	return out
 }
