@@ -428,7 +428,7 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 			}
 		}()
 		e.active, e.hit, e.tentative, e.tolerant = nil, nil, nil, false
-		se = e.exec(ctx, st, &sr)
+		se = e.blameCandidate(e.exec(ctx, st, &sr))
 	}()
 	e.active, e.hit, e.tentative = nil, nil, nil
 	sr.Outcome = Passed
@@ -793,6 +793,9 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 	}
 	if op.classify != nil {
 		return op.classify(err)
+	}
+	if errors.Is(err, ErrCandidate) {
+		return failed(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 	}
 	return infra(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 }

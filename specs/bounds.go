@@ -425,12 +425,12 @@ func ParseBounded(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
 // specs (MaxValueBytes per result, MaxEvalBytes in all), with a budget of
 // their own: make one set per evaluation.
 func BoundedFunctions(names ...string) map[string]function.Function {
-	all := newFunctions()
-	out := map[string]function.Function{chargeFunc: all[chargeFunc]}
+	all := Functions()
+	base := make(map[string]function.Function, len(names))
 	for _, n := range names {
 		if f, ok := all[n]; ok {
-			out[n] = f
+			base[n] = f
 		}
 	}
-	return out
+	return newFunctionsOf(base)
 }

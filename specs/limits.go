@@ -53,9 +53,11 @@ const chargeFunc = "hilfarm:charge"
 
 // newFunctions returns the functions of one evaluation context, with a
 // budget of their own: every result is charged to it.
-func newFunctions() map[string]function.Function {
+func newFunctions() map[string]function.Function { return newFunctionsOf(Functions()) }
+
+func newFunctionsOf(base map[string]function.Function) map[string]function.Function {
 	b := &evalBudget{}
-	fs := limitedFunctions(Functions(), b)
+	fs := limitedFunctions(base, b)
 	fs[chargeFunc] = function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "n", Type: cty.Number}},
 		Type:   function.StaticReturnType(cty.Bool),
