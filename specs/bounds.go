@@ -85,7 +85,10 @@ type frame struct {
 }
 
 func (s *scanner) pos(i int) hcl.Pos {
-	col := utf8.RuneCount(s.src[s.lineAt:i]) + 1
+	col := 1
+	if i > s.lineAt {
+		col = utf8.RuneCount(s.src[s.lineAt:i]) + 1
+	}
 	if s.line == 0 {
 		col += s.base.Column - 1
 	}

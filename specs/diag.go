@@ -33,7 +33,66 @@ type Diagnostics struct {
 }
 
 func newDiagnostics(d hcl.Diagnostics, files map[string]*hcl.File) Diagnostics {
-	return Diagnostics{diags: d, files: files}
+	return Diagnostics{diags: capDiagnostics(d), files: files}
+}
+
+// Bounds on what a file's diagnostics print: a hostile file must not turn
+// into megabytes of messages (one per element of a huge list, say).
+const (
+	// MaxDiagnostics is how many diagnostics of a file are kept; one more
+	// says how many were left out.
+	MaxDiagnostics = 50
+	maxDetail      = 1024 // bytes of a diagnostic's detail
+	maxSnippetLine = 512  // source lines longer than this are not shown
+)
+
+func capDiagnostics(d hcl.Diagnostics) hcl.Diagnostics {
+	if len(d) <= MaxDiagnostics {
+		for _, x := range d {
+			if len(x.Detail) > maxDetail {
+				return capDiagnosticsCopy(d)
+			}
+		}
+		return d
+	}
+	return capDiagnosticsCopy(d)
+}
+
+func capDiagnosticsCopy(d hcl.Diagnostics) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, 0, min(len(d), MaxDiagnostics+1))
+	for i, x := range d {
+		if i == MaxDiagnostics {
+			sev := hcl.DiagWarning
+			if d[i:].HasErrors() {
+				sev = hcl.DiagError
+			}
+			out = append(out, &hcl.Diagnostic{Severity: sev, Summary: "Too many diagnostics",
+				Detail: fmt.Sprintf("%d more diagnostics are not shown (at most %d are).", len(d)-MaxDiagnostics, MaxDiagnostics)})
+			break
+		}
+		if len(x.Detail) > maxDetail {
+			c := *x
+			c.Detail = strings.ToValidUTF8(c.Detail[:maxDetail], "") + "…"
+			x = &c
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// longLine reports whether the line holding r's start is too long to show.
+func longLine(files map[string]*hcl.File, r *hcl.Range) bool {
+	f := files[r.Filename]
+	if f == nil || r.Start.Byte < 0 || r.Start.Byte > len(f.Bytes) {
+		return false
+	}
+	src := f.Bytes
+	start := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	end := bytes.IndexByte(src[r.Start.Byte:], '\n')
+	if end < 0 {
+		end = len(src) - r.Start.Byte
+	}
+	return r.Start.Byte+end-start > maxSnippetLine
 }
 
 // HasErrors reports whether any diagnostic is an error.
@@ -80,9 +139,16 @@ func (d Diagnostics) Append(e Diagnostics) Diagnostics {
 func (d Diagnostics) WriteText(w io.Writer, width uint, color bool) error {
 	var buf bytes.Buffer
 	tw := hcl.NewDiagnosticTextWriter(&buf, d.files, width, color)
+	plain := hcl.NewDiagnosticTextWriter(&buf, nil, width, color) // no snippet
 	for _, x := range d.diags {
 		buf.Reset()
-		if err := tw.WriteDiagnostic(x); err != nil {
+		dw := tw
+		if x.Subject != nil && longLine(d.files, x.Subject) {
+			c := *x
+			c.Expression, c.EvalContext = nil, nil
+			x, dw = &c, plain
+		}
+		if err := dw.WriteDiagnostic(x); err != nil {
 			return err
 		}
 		out := buf.Bytes()
