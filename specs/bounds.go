@@ -26,6 +26,11 @@ const (
 	// MaxTokens bounds the number of tokens of a file (native syntax) or of
 	// JSON values plus the pieces of their templates (JSON syntax).
 	MaxTokens = 32_000
+	// MaxOperators bounds the operators (+ - * / % ! && || == < ? ...) of
+	// one expression, counted with those of the expressions it is nested
+	// in: a chain such as 1+1+1+... parses into a tree as deep as it is
+	// long, which the parser and evaluation walk recursively.
+	MaxOperators = 256
 	// MaxInterpolations bounds the `${ }` and `%{ }` sequences of a file in
 	// JSON syntax. There, templates are parsed only when they are
 	// evaluated, so their results cannot be bounded as they are built (as
@@ -66,7 +71,33 @@ type scanner struct {
 	lineAt   int     // byte offset where the current line starts
 	tokens   int
 	interps  int
+	ops      int // operators of the top-level expression being read
 	stack    []frame
+}
+
+// opCount is the counter of operators for the innermost expression.
+func (s *scanner) opCount() *int {
+	if len(s.stack) == 0 {
+		return &s.ops
+	}
+	return &s.stack[len(s.stack)-1].ops
+}
+
+// operator counts an operator of the expression being read. The operators
+// of the enclosing, still open expressions count too: together they bound
+// how deep the parsed tree of operations is, whatever the brackets.
+func (s *scanner) operator(i int) *hcl.Diagnostic {
+	*s.opCount()++
+	total := s.ops
+	for _, f := range s.stack {
+		total += f.ops
+	}
+	if total > MaxOperators {
+		return limitDiag(s.filename, s.pos(i), "Expression too long",
+			"This expression chains more than %d operators (counting those of the expressions it is inside); hilfarm refuses longer chains (limit: %d operators).",
+			MaxOperators, MaxOperators)
+	}
+	return nil
 }
 
 type frameKind uint8
@@ -82,6 +113,8 @@ const (
 type frame struct {
 	kind frameKind
 	term []byte // heredoc terminator
+	ops  int    // operators of the expression being read in this frame
+	open byte   // the bracket that opened a frameBracket
 }
 
 func (s *scanner) pos(i int) hcl.Pos {
@@ -186,6 +219,9 @@ func (s *scanner) run() *hcl.Diagnostic {
 			if d := s.token(i); d != nil {
 				return d
 			}
+			if len(s.stack) == 0 || s.stack[len(s.stack)-1].open == '{' {
+				*s.opCount() = 0 // a new line of a body: a new attribute
+			}
 			i++
 		case c == ' ' || c == '\t' || c == '\r':
 			i++
@@ -243,7 +279,7 @@ func (s *scanner) run() *hcl.Diagnostic {
 			if d := s.token(i); d != nil {
 				return d
 			}
-			if d := s.push(i, frame{kind: frameBracket}); d != nil {
+			if d := s.push(i, frame{kind: frameBracket, open: c}); d != nil {
 				return d
 			}
 			i++
@@ -255,13 +291,35 @@ func (s *scanner) run() *hcl.Diagnostic {
 				s.stack = s.stack[:len(s.stack)-1]
 			}
 			i++
-		case isIdentByte(c) || c == '.':
+		case isIdentStart(c) || ('0' <= c && c <= '9') || c == '.':
 			if d := s.token(i); d != nil {
 				return d
+			}
+			if '0' <= c && c <= '9' { // a number: 1.5e-3 (a following - is an operator)
+				for i < n && ('0' <= src[i] && src[i] <= '9' || src[i] == '.' || src[i] == 'e' || src[i] == 'E' ||
+					(src[i] == '-' || src[i] == '+') && (src[i-1] == 'e' || src[i-1] == 'E')) {
+					i++
+				}
+				continue
 			}
 			for i < n && (isIdentByte(src[i]) || src[i] == '.') {
 				i++
 			}
+		case c == ',' || (c == '=' && !(i > 0 && bytes.IndexByte([]byte("=!<>"), src[i-1]) >= 0) && !(i+1 < n && src[i+1] == '=')):
+			// A new element or an attribute's value: a new expression.
+			if d := s.token(i); d != nil {
+				return d
+			}
+			*s.opCount() = 0
+			i++
+		case bytes.IndexByte([]byte("+-*/%!<>&|?="), c) >= 0:
+			if d := s.token(i); d != nil {
+				return d
+			}
+			if d := s.operator(i); d != nil {
+				return d
+			}
+			i++
 		default:
 			if d := s.token(i); d != nil {
 				return d

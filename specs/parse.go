@@ -86,9 +86,20 @@ type decoder struct {
 	diags hcl.Diagnostics
 	src   []byte
 	ctx   *hcl.EvalContext // static context: functions, and var.* in specs
+	nerrs int              // errors added with add
 }
 
-func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }
+func (d *decoder) add(diags ...*hcl.Diagnostic) {
+	for _, x := range diags {
+		if x.Severity == hcl.DiagError {
+			d.nerrs++
+		}
+	}
+	d.diags = append(d.diags, diags...)
+}
+
+// errCount is the number of errors added so far (after the initial diagnostics).
+func (d *decoder) errCount() int { return d.nerrs }
 
 func (d *decoder) errorf(r hcl.Range, summary, detail string, a ...any) {
 	d.add(diagErr(r, summary, detail, a...))

@@ -471,7 +471,7 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 	c := d.content(b.Body, stepSchemas[kind])
 	at := c.Attributes
 	scope := sc.scope(*st)
-	nerr := len(d.diags.Errs())
+	nerr := d.errCount()
 	runExpr := func(a *hcl.Attribute, want cty.Type, what string) *Expr {
 		if a == nil {
 			return nil
@@ -644,7 +644,7 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 	if step.Measure != nil {
 		st.measures[step.Measure.Name] = true
 	}
-	return step, len(d.diags.Errs()) == nerr
+	return step, d.errCount() == nerr
 }
 
 func (d *decoder) captureName(a *hcl.Attribute) string {

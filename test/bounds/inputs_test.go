@@ -43,6 +43,10 @@ func worstInputs() []input {
 		{"regex-alternation.hcl", specHead + "  test \"u\" {\n    expect { regex = \"" + strings.Repeat("abcdefgh|", 3600/9) + "x\" }\n  }\n" + specTail},
 		{"regex-repeat.hcl", specHead + "  test \"u\" {\n    expect { regex = \"" + strings.Repeat("(?:x{1000}){1000}", 200) + "\" }\n  }\n" + specTail},
 		{"comments.hcl", specHead + fill("# (((((((((( [[[[[ {{{{{ \"\"\"\n", mib-200) + specTail},
+		{"operator-chain.hcl", specHead + "  description = tostring(1" + strings.Repeat("+1", 15900) + ")\n" + specTail},
+		{"operator-chains-in-brackets.hcl", specHead + "  description = tostring(" + strings.Repeat("1-1-1-(", 60) + "1" + strings.Repeat(")", 60) + ")\n" + specTail},
+		{"objects.hcl", specHead + "  description = tostring(length([" + strings.Repeat("{},", 10600) + "]))\n" + specTail},
+		{"tests.hcl", specHead + strings.Repeat("  test \"t\" {\n    send { line = \"x\" }\n  }\n", 1990) + "}\n"},
 		{"format-calls.hcl", specHead + "  description = tostring(length([" + strings.Repeat(`format("%1024s%1024s%1024s","a","b","c"),`, 1500) + "]))\n" + specTail},
 	}
 	for i, in := range ins {
