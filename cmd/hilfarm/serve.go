@@ -15,6 +15,7 @@ import (
 
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/fixtures"
 	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,11 +190,12 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			err = cerr
 		}
 	}()
-	runDir, err := os.MkdirTemp("", "hilfarm-run-")
+	fixtures.CleanRunDirs(log) // a crashed instance's, not a live one's
+	runDir, releaseRunDir, err := fixtures.NewRunDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(runDir)
+	defer releaseRunDir()
 
 	ln := sc.ln
 	if ln == nil {
