@@ -40,14 +40,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keep := fs.Bool("keep", false, "keep the temporary data dir")
 	noJobs := fs.Bool("no-jobs", false, "do not submit the example jobs")
 	noQEMU := fs.Bool("no-qemu", false, "leave out the QEMU boards even when QEMU is installed")
-	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn, error")
+	logf := addLogFlags(fs, "warn")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("demo takes no arguments")
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := logf.logger(stderr)
 	if err != nil {
 		return err
 	}

@@ -51,14 +51,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	baseURL := fs.String("base-url", "", "the farm's external `URL`, for webhook links (default http://<listen>)")
 	var origins listFlags
 	fs.Var(&origins, "allow-origin", "also accept websockets from pages of this `origin` (scheme://host:port); repeatable")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	logf := addLogFlags(fs, "info")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("serve takes no arguments")
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := logf.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -73,14 +73,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		farm: f, dataDir: resolveDataDir(f, *dataDir), listen: *listen, baseURL: *baseURL,
 		origins: origins, log: log, stdout: stdout,
 	})
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // loadFarm loads and validates a farm file, printing its diagnostics.

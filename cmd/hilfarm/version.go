@@ -40,13 +40,31 @@ func newFlagSet(name, synopsis, description string, stderr io.Writer) *flag.Flag
 	return fs
 }
 
-// parseFlags parses args; --help gives errHelp (exit 0), a bad flag a usage error (exit 2).
+// parseFlags parses args with flags before, between or after the positional
+// arguments (as GNU getopt does; "--" ends the flags). --help gives errHelp
+// (exit 0), a bad flag a usage error (exit 2). Afterwards fs.Args() holds the
+// positional arguments in order.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return errHelp
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return errHelp
+			}
+			return &exitError{code: exitInfra}
 		}
-		return &exitError{code: exitInfra}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			positional = append(positional, rest...) // after "--", all positional
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Reset fs.Args() to the positional arguments; "--" keeps any that
+	// look like flags from being parsed again.
+	return fs.Parse(append([]string{"--"}, positional...))
 }
