@@ -11,3 +11,7 @@ licenses: ## regenerate THIRD_PARTY_LICENSES.md from the module graph and the np
 
 licenses-check:
 	$(GO) run ./scripts/thirdparty -check
+
+# The completion test (cmd/hilfarm TestCompletionScripts) has zsh and fish
+# parse their scripts.
+DEB_PACKAGES += zsh fish

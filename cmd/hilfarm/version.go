@@ -45,6 +45,10 @@ func newFlagSet(name, synopsis, description string, stderr io.Writer) *flag.Flag
 // (exit 0), a bad flag a usage error (exit 2). Afterwards fs.Args() holds the
 // positional arguments in order.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if captureFlags != nil { // completion asks for the command's flags
+		captureFlags(fs)
+		return errHelp
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
