@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -68,6 +69,34 @@ func TestCLIConvention(t *testing.T) {
 		}
 	})
 
+	t.Run("token list --json", func(t *testing.T) {
+		code, out, errs := runCLI("token", "list", "--data", s.dataDir, "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var toks []map[string]any
+		if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks) != len(farm.Roles) {
+			t.Fatalf("token list --json: %v\n%s", err, out)
+		}
+		if _, ok := toks[0]["role"]; !ok || strings.Contains(out, "hash") {
+			t.Errorf("token list --json: %s", out)
+		}
+	})
+
+	t.Run("validate --json, flags after files", func(t *testing.T) {
+		code, out, errs := runCLI("validate", examples+"/specs/boot-smoke.hcl", "--farm", examples+"/farm.hcl", "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var rs []map[string]any
+		if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) != 2 {
+			t.Fatalf("validate --json: %v\n%s", err, out)
+		}
+		if rs[0]["kind"] != "farm" || rs[1]["kind"] != "spec" || rs[1]["valid"] != true || rs[1]["matching_boards"] == nil {
+			t.Errorf("validate --json = %s", out)
+		}
+	})
+
 	t.Run("a missing token names --token and exits 3", func(t *testing.T) {
 		code, _, errs := runCLI("boards", "--server", s.url)
 		if code != exitRejected || !strings.Contains(errs, "--token") || !strings.Contains(errs, "HILFARM_TOKEN") {
@@ -85,4 +114,37 @@ func TestCLIConvention(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})
+}
+
+func TestLogFormats(t *testing.T) {
+	for _, c := range []struct {
+		format, journal, want string
+	}{
+		{"json", "", `"msg":"hello"`},
+		{"text", "8:1", "level=INFO msg=hello"},
+		{"auto", "", "level=INFO msg=hello"},
+		{"auto", "8:1", "<6>level=INFO msg=hello"},
+	} {
+		t.Setenv("JOURNAL_STREAM", c.journal)
+		t.Setenv("INVOCATION_ID", c.journal)
+		var b strings.Builder
+		log, err := newLoggerFormat(&b, "info", c.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Debug("hidden")
+		log.Info("hello")
+		if !strings.Contains(b.String(), c.want) || strings.Contains(b.String(), "hidden") {
+			t.Errorf("format %s, journal %q: %q, want %q", c.format, c.journal, b.String(), c.want)
+		}
+		if c.journal != "" && c.format == "auto" && strings.Contains(b.String(), "time=") {
+			t.Errorf("under systemd the journal stamps the time: %q", b.String())
+		}
+	}
+	if _, err := newLoggerFormat(io.Discard, "loud", "text"); err == nil {
+		t.Error("--log-level loud accepted")
+	}
+	if _, err := newLoggerFormat(io.Discard, "info", "xml"); err == nil {
+		t.Error("--log-format xml accepted")
+	}
 }

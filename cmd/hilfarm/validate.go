@@ -47,7 +47,8 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	var results []validateResult
 	if *asJSON {
 		// Text goes nowhere; the JSON array on stdout says it all.
-		defer func() { _ = writeJSON(stdout, results) }()
+		jsonOut := stdout
+		defer func() { _ = writeJSON(jsonOut, results) }()
 		stdout, stderr = io.Discard, io.Discard
 	}
 	if fs.NArg() == 0 {
