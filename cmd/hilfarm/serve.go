@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm"
@@ -69,10 +70,73 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *listen == "" {
 		*listen = f.Listen
 	}
+	dir, err := serveDataDir(f, *dataDir)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, serveConfig{
-		farm: f, dataDir: resolveDataDir(f, *dataDir), listen: *listen, baseURL: *baseURL,
-		origins: origins, log: log, stdout: stdout,
+		farm: f, dataDir: dir, listen: *listen, baseURL: *baseURL,
+		origins: origins, log: log, stdout: stdout, banner: true,
 	})
+}
+
+// serveDataDir picks serve's data dir. Given with --data, it is used as
+// is. Else the farm's data_dir is used when this user can write there; a
+// newcomer without root (the example farm says /var/lib/hilfarm) gets
+// $XDG_STATE_HOME/hilfarm/<farm> instead, and is told so; a service under
+// systemd never falls back (its data must not move silently).
+func serveDataDir(f *specs.Farm, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	dir := resolveDataDir(f, "")
+	werr := writableDir(dir)
+	if werr == nil {
+		return dir, nil
+	}
+	if os.Getenv("INVOCATION_ID") != "" { // a systemd service
+		return "", usageError("data dir %s (the farm's data_dir): %v; fix its owner, or pass --data DIR", dir, werr)
+	}
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", usageError("data dir %s (the farm's data_dir): %v; pass --data DIR", dir, werr)
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	name := f.Name
+	if name == "" {
+		name = "default"
+	}
+	alt := filepath.Join(state, "hilfarm", name)
+	if err := writableDir(alt); err != nil {
+		return "", usageError("data dir %s (the farm's data_dir): %v; and %s: %v; pass --data DIR", dir, werr, alt, err)
+	}
+	return alt, nil
+}
+
+// writableDir reports whether dir exists as a writable directory or could
+// be created; it creates nothing.
+func writableDir(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			if err := syscall.Access(d, 2 /* W_OK */); err != nil {
+				return fmt.Errorf("%s is not writable by this user", d)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if d == filepath.Dir(d) {
+			return err
+		}
+	}
 }
 
 // loadFarm loads and validates a farm file, printing its diagnostics.
@@ -156,6 +220,9 @@ type serveConfig struct {
 	origins []string
 	log     *slog.Logger
 	stdout  io.Writer
+	// banner: print the URL, the data dir and how to get a first token
+	// on stdout once serving (hilfarm serve; demo prints its own).
+	banner bool
 	// ready, if set, runs once the controller is ready and the API listens;
 	// it returns when ctx is done (or at once). An error stops the server.
 	ready func(ctx context.Context, url string, db *store.DB) error
@@ -165,6 +232,15 @@ type serveConfig struct {
 // one of them fails; then all stop, each cleaning up after itself.
 func serve(ctx context.Context, sc serveConfig) (err error) {
 	log := sc.log
+	// Bind first: a port in use leaves nothing created behind.
+	ln := sc.ln
+	if ln == nil {
+		ln, err = net.Listen("tcp", sc.listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w (another hilfarm serve? pass --listen ADDR)", sc.listen, err)
+		}
+	}
+	defer ln.Close() // api.Serve closes it too; a second Close is harmless
 	unlock, err := lockDataDir(sc.dataDir)
 	if err != nil {
 		return err
@@ -185,13 +261,6 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	}
 	defer os.RemoveAll(runDir)
 
-	ln := sc.ln
-	if ln == nil {
-		ln, err = net.Listen("tcp", sc.listen)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", sc.listen, err)
-		}
-	}
 	url := "http://" + hostPort(ln.Addr())
 	base := sc.baseURL
 	if base == "" {
@@ -237,6 +306,9 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			return nil
 		}
 		log.Info("hilfarm serving", "farm", sc.farm.Name, "url", url, "data", sc.dataDir, "boards", len(sc.farm.Boards))
+		if sc.banner {
+			printBanner(gctx, sc, url, db)
+		}
 		if sc.ready == nil {
 			return nil
 		}
@@ -265,4 +337,34 @@ func hostPort(a net.Addr) string {
 		return net.JoinHostPort("localhost", fmt.Sprint(ta.Port))
 	}
 	return ta.AddrPort().String()
+}
+
+// printBanner tells whoever started serve where it is and what to do next.
+func printBanner(ctx context.Context, sc serveConfig, url string, db *store.DB) {
+	w := sc.stdout
+	emulated := 0
+	for _, b := range sc.farm.Boards {
+		if b.Emulator != nil {
+			emulated++
+		}
+	}
+	fmt.Fprintf(w, "hilfarm serving farm %q\n", sc.farm.Name)
+	fmt.Fprintf(w, "  URL:     %s\n", url)
+	fmt.Fprintf(w, "  data:    %s\n", sc.dataDir)
+	fmt.Fprintf(w, "  boards:  %d configured, %d of them emulated (hilfarm serve runs those itself)\n", len(sc.farm.Boards), emulated)
+	toks, err := db.Tokens(ctx)
+	if err == nil && len(toks) == 0 {
+		fmt.Fprintf(w, "  no API token yet; create the first admin token (shown once) with:\n")
+		fmt.Fprintf(w, "    hilfarm token create --data %s --name admin --role admin\n", shellQuote(sc.dataDir))
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
