@@ -15,3 +15,18 @@ licenses-check:
 # The completion test (cmd/hilfarm TestCompletionScripts) has zsh and fish
 # parse their scripts.
 DEB_PACKAGES += zsh fish
+
+# `make dist`: .deb and tarball for amd64, arm64 and armhf, SHA256SUMS and
+# a CycloneDX SBOM in build/dist (scripts/dist.sh). dist-test (in make
+# test) checks the amd64 .deb: lintian, dpkg --root install, systemd-analyze
+# verify, upgrade from the previous .deb (scripts/dist-test.sh).
+DEB_PACKAGES += dpkg-dev lintian systemd fakeroot
+TEST_EXTRA   += dist-test
+.PHONY: dist dist-test
+
+dist: ## build the release files (.deb, tarball per arch, SHA256SUMS, SBOM) into build/dist
+	rm -rf build/dist
+	VERSION=$(VERSION) scripts/dist.sh build/dist amd64 arm64 armhf
+
+dist-test:
+	scripts/dist-test.sh

@@ -37,7 +37,16 @@ func main() {
 	check := flag.Bool("check", false, "compare with the file instead of writing it; exit 1 if it differs")
 	out := flag.String("o", "THIRD_PARTY_LICENSES.md", "output `file`")
 	lock := flag.String("lock", "ui/package-lock.json", "npm lockfile of the bundled UI")
+	sbom := flag.String("sbom", "", "instead, write a CycloneDX 1.5 JSON SBOM of hilfarm to `file`")
+	version := flag.String("version", "dev", "hilfarm's version, for -sbom")
 	flag.Parse()
+	if *sbom != "" {
+		if err := writeSBOM(*sbom, *lock, *version); err != nil {
+			fmt.Fprintln(os.Stderr, "thirdparty:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *lock, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "thirdparty:", err)
 		os.Exit(1)
@@ -237,4 +246,75 @@ func render(mods []module, npm []npmPackage, stdText string, legal []string) []b
 			strings.ReplaceAll(strings.TrimRight(m.Text, "\n"), "```", "'''"))
 	}
 	return b.Bytes()
+}
+
+// writeSBOM writes a CycloneDX 1.5 SBOM of the hilfarm binary: the Go
+// modules it links and the npm packages bundled into its UI, with
+// package URLs and licences.
+func writeSBOM(path, lock, version string) error {
+	mods, err := goModules()
+	if err != nil {
+		return err
+	}
+	npm, err := npmPackages(lock)
+	if err != nil {
+		return err
+	}
+	type license struct {
+		License struct {
+			ID   string `json:"id,omitempty"`
+			Name string `json:"name,omitempty"`
+		} `json:"license"`
+	}
+	lic := func(id string) []license {
+		var l license
+		if id == "unknown" || id == "" {
+			l.License.Name = "unknown"
+		} else {
+			l.License.ID = id
+		}
+		return []license{l}
+	}
+	type component struct {
+		Type     string    `json:"type"`
+		BOMRef   string    `json:"bom-ref"`
+		Name     string    `json:"name"`
+		Version  string    `json:"version,omitempty"`
+		PURL     string    `json:"purl,omitempty"`
+		Licenses []license `json:"licenses,omitempty"`
+	}
+	main := component{Type: "application", BOMRef: "pkg:golang/" + mainModule + "@" + version, Name: "hilfarm",
+		Version: version, PURL: "pkg:golang/" + mainModule + "@" + version, Licenses: lic("Apache-2.0")}
+	var comps []component
+	var deps []string
+	for _, m := range mods {
+		purl := "pkg:golang/" + m.Path + "@" + m.Version
+		comps = append(comps, component{Type: "library", BOMRef: purl, Name: m.Path, Version: m.Version, PURL: purl, Licenses: lic(m.License)})
+		deps = append(deps, purl)
+	}
+	for _, p := range npm {
+		name := p.Name
+		if strings.HasPrefix(name, "@") {
+			name = "%40" + name[1:]
+		}
+		purl := "pkg:npm/" + name + "@" + p.Version
+		comps = append(comps, component{Type: "library", BOMRef: purl, Name: p.Name, Version: p.Version, PURL: purl, Licenses: lic(p.License)})
+		deps = append(deps, purl)
+	}
+	doc := map[string]any{
+		"bomFormat":   "CycloneDX",
+		"specVersion": "1.5",
+		"version":     1,
+		"metadata": map[string]any{
+			"component": main,
+			"tools":     map[string]any{"components": []map[string]string{{"type": "application", "name": "hilfarm scripts/thirdparty"}}},
+		},
+		"components":   comps,
+		"dependencies": []map[string]any{{"ref": main.BOMRef, "dependsOn": deps}},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
