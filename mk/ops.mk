@@ -20,7 +20,7 @@ DEB_PACKAGES += zsh fish
 # a CycloneDX SBOM in build/dist (scripts/dist.sh). dist-test (in make
 # test) checks the amd64 .deb: lintian, dpkg --root install, systemd-analyze
 # verify, upgrade from the previous .deb (scripts/dist-test.sh).
-DEB_PACKAGES += dpkg-dev lintian systemd fakeroot
+DEB_PACKAGES += lintian systemd
 TEST_EXTRA   += dist-test
 .PHONY: dist dist-test
 
@@ -30,3 +30,8 @@ dist: ## build the release files (.deb, tarball per arch, SHA256SUMS, SBOM) into
 
 dist-test:
 	scripts/dist-test.sh
+
+# deploy/: the alert rules are checked with promtool (Debian package
+# prometheus) by cmd/hilfarm TestDeployAssets, which also checks that every
+# metric named in deploy/ exists in /metrics.
+DEB_PACKAGES += prometheus

@@ -270,6 +270,7 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := farm.NewMetrics(reg)
+	registerDiskMetrics(reg, sc.dataDir)
 	hooks := farm.NewWebhooks(sc.farm.Webhooks, farm.WebhookOptions{BaseURL: base, Logger: log})
 	c, err := farm.New(farm.Config{
 		Farm: sc.farm, DataDir: sc.dataDir, Store: db, Logger: log,
@@ -367,4 +368,27 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// registerDiskMetrics exports the free and total space of the data dir's
+// file system (the store and the firmware blobs grow there; a full disk
+// stops the farm).
+func registerDiskMetrics(reg prometheus.Registerer, dir string) {
+	statfs := func(f func(st *syscall.Statfs_t) float64) func() float64 {
+		return func() float64 {
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(dir, &st); err != nil {
+				return -1
+			}
+			return f(&st)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hilfarm", Name: "data_dir_available_bytes",
+			Help: "Bytes available to hilfarm on the data dir's file system (-1 if it cannot be read)."},
+			statfs(func(st *syscall.Statfs_t) float64 { return float64(st.Bavail) * float64(st.Bsize) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hilfarm", Name: "data_dir_size_bytes",
+			Help: "Size of the data dir's file system in bytes (-1 if it cannot be read)."},
+			statfs(func(st *syscall.Statfs_t) float64 { return float64(st.Blocks) * float64(st.Bsize) })),
+	)
 }
