@@ -298,6 +298,15 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	g.Go(func() error { defer cancel(); return hooks.Run(gctx) })
 	g.Go(func() error {
 		defer cancel()
+		// The listener is bound from the start (connections wait in its
+		// backlog); requests are served once the controller is ready, so
+		// that /healthz answering means jobs interrupted by a previous
+		// process have been recovered.
+		select {
+		case <-c.Ready():
+		case <-gctx.Done():
+			return nil
+		}
 		return api.Serve(gctx, ln)
 	})
 	g.Go(func() error {
