@@ -132,7 +132,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
 		first, _, _ := strings.Cut(out, "\n")
-		if !strings.HasPrefix(first, s.url+"/api/v1/jobs/") {
+		if !strings.HasPrefix(first, s.url+"/jobs/") {
 			t.Errorf("first line %q is not the job URL", first)
 		}
 		for _, want := range []string{"== job queued", "== job running on sim-", "measure temp_c = 23.5 degC (pass)", "temp=23.5C", "== job passed", "passed\n"} {
@@ -207,7 +207,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("submit: %d %q %q", code, out, errs)
 		}
-		id := strings.TrimPrefix(strings.TrimSpace(out), s.url+"/api/v1/jobs/")
+		id := strings.TrimPrefix(strings.TrimSpace(out), s.url+"/jobs/")
 		code, out, _ = runCLI("job", id)
 		if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "position 1") {
 			t.Errorf("job: %d %q", code, out)
