@@ -88,4 +88,3 @@ func TestDocCommands(t *testing.T) {
 		})
 	}
 }
-
