@@ -38,11 +38,6 @@ func (f logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return newLoggerFormat(w, *f.level, *f.format)
 }
 
-// newLogger is a text logger at level (kept for callers without a format flag).
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	return newLoggerFormat(w, level, "text")
-}
-
 func newLoggerFormat(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {

@@ -13,12 +13,16 @@ func init() {
 }
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "hilfarm version", "Print hilfarm's version, Go version and platform.", stderr)
+	fs := newFlagSet("version", "hilfarm version [--json]  (or hilfarm --version)", "Print hilfarm's version, Go version and platform.", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("version takes no arguments")
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]string{"version": version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
 	}
 	fmt.Fprintf(stdout, "hilfarm %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil

@@ -68,7 +68,7 @@ func run(out, lock string, check bool) error {
 	}
 	stdText, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "LICENSE"))
 	if err != nil {
-		return fmt.Errorf("Go standard library licence: %w", err)
+		return fmt.Errorf("licence of the Go standard library: %w", err)
 	}
 	// esbuild writes the bundled packages' licence comments next to the
 	// bundle (ui/dist/assets/*.LEGAL.txt, names hashed: sorted by content).
