@@ -79,7 +79,11 @@ man="$work/hilfarm.1"
 for arch in "${arches[@]}"; do
 	bin="$work/$arch/hilfarm"
 	mkdir -p "$work/$arch"
-	env CGO_ENABLED=0 GOOS=linux $(goarch "$arch") go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$bin" ./cmd/hilfarm
+	if [ "$(goarch "$arch")" = "GOARCH=$(go env GOARCH)" ] && [ "$(go env GOOS)" = linux ]; then
+		cp "$host_bin" "$bin" # the same build
+	else
+		env CGO_ENABLED=0 GOOS=linux $(goarch "$arch") go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$bin" ./cmd/hilfarm
+	fi
 
 	# .deb
 	pkg="$work/deb-$arch"
