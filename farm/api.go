@@ -11,8 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -85,7 +83,7 @@ func (a *API) routes() {
 	m.Handle("POST /api/v1/logout", a.errors(a.logout))
 	m.Handle("GET /api/v1/me", a.handle(RoleViewer, a.me))
 	m.Handle("POST /api/v1/jobs", a.handle(RoleSubmitter, a.submit))
-	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.jobs))
+	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.listJobs)) // joblist.go
 	m.Handle("GET /api/v1/jobs/{id}", a.handle(RoleViewer, a.job))
 	m.Handle("GET /api/v1/jobs/{id}/junit.xml", a.handle(RoleViewer, a.junit))
 	m.Handle("GET /api/v1/jobs/{id}/console", a.handle(RoleViewer, a.console))
@@ -95,6 +93,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
 	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
 	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	a.trustRoutes() // api_trust.go
 	a.uiRoutes()
 	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
@@ -265,7 +264,8 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, p Principal) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID})
+	// commit_url (farm.hcl) lets the UI link a job's commit label.
+	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID, "commit_url": a.c.cfg.Farm.CommitURL})
 }
 
 // ---------------------------------------------------------------- jobs
@@ -302,7 +302,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad multipart body: %v", err)
@@ -315,6 +315,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 		spool              *os.File
 		fwName             string
 		job                *JobView
+		prov               provenanceParts // signature, sbom (api_trust.go)
 	)
 	defer func() {
 		if spool != nil {
@@ -327,6 +328,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			Firmware: fw, FirmwareName: fwName, FirmwareVersion: opts.FirmwareVersion,
 			SpecSrc: spec, SpecFilename: specName, Vars: opts.Vars, Type: opts.Type, Tags: opts.Tags,
 			Priority: opts.Priority, Labels: opts.Labels, Submitter: p.Actor(),
+			Signature: prov.signature, SBOM: prov.sbom,
 		})
 	}
 	for {
@@ -386,8 +388,15 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			if n > a.maxUpload() {
 				return &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
 			}
+		case "signature", "sbom":
+			if job != nil || spool != nil {
+				return badRequest("the %s part must come before the firmware part", part.FormName())
+			}
+			if err := prov.read(part); err != nil {
+				return err
+			}
 		default:
-			return badRequest("unknown part %q (want options, spec, firmware)", part.FormName())
+			return badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
 		}
 	}
 	if !haveSpec {
@@ -407,33 +416,6 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	a.audit(r.Context(), p, "submit", job.ID, fmt.Sprintf("spec %s, firmware %s %s sha256:%s", job.SpecName, job.Firmware.Name, job.Firmware.Version, job.Firmware.SHA256))
 	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
 	return writeJSON(w, http.StatusCreated, job)
-}
-
-func (a *API) jobs(w http.ResponseWriter, r *http.Request, _ Principal) error {
-	var f store.JobFilter
-	if s := r.URL.Query().Get("state"); s != "" {
-		for st := range strings.SplitSeq(s, ",") {
-			if st != store.StateQueued && st != store.StateRunning && !store.Final(st) {
-				return badRequest("unknown state %q (states: queued, running, passed, failed, error, cancelled)", st)
-			}
-			f.States = append(f.States, st)
-		}
-	}
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000")
-		}
-		f.Limit = n
-	}
-	js, err := a.c.Jobs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	if js == nil {
-		js = []JobView{}
-	}
-	return writeJSON(w, http.StatusOK, js)
 }
 
 func (a *API) job(w http.ResponseWriter, r *http.Request, _ Principal) error {
