@@ -442,7 +442,7 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 		}()
 		e.active, e.hit, e.undecided, e.tolerant = nil, nil, false, false
 		e.stop = stopper{done: ctx.Done()}
-		se = e.exec(ctx, st, &sr)
+		se = e.blameCandidate(e.exec(ctx, st, &sr))
 	}()
 	e.active, e.hit, e.undecided = nil, nil, false
 	e.stop = stopper{}
@@ -832,6 +832,9 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 	}
 	if op.classify != nil {
 		return op.classify(err)
+	}
+	if errors.Is(err, ErrCandidate) {
+		return failed(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 	}
 	return infra(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 }

@@ -90,6 +90,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	_, tty := diagStyle(stdout)
 	p := &runPrinter{w: stdout, color: tty, console: !*quiet}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fixtures.CleanRunDirs(logger) // a crashed instance's, not a live one's
 	b, err := fixtures.OpenBoard(ctx, farm, *boardName, fixtures.Options{Logger: logger})
 	if err != nil {
 		return &exitError{code: exitInfra, msg: fmt.Sprintf("open board %s: %v", *boardName, err)}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/fixtures"
 	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -255,11 +256,12 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			err = cerr
 		}
 	}()
-	runDir, err := os.MkdirTemp("", "hilfarm-run-")
+	fixtures.CleanRunDirs(log) // a crashed instance's, not a live one's
+	runDir, releaseRunDir, err := fixtures.NewRunDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(runDir)
+	defer releaseRunDir()
 
 	url := "http://" + hostPort(ln.Addr())
 	base := sc.baseURL
