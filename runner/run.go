@@ -1276,7 +1276,7 @@ func (e *engine) summarise(ctx context.Context, res *Result) {
 		}
 		if t.Outcome.rank() > o.rank() {
 			o = t.Outcome
-			msg = what + ": " + firstLine(t.Message)
+			msg = what + ": " + t.Message // whole: the console tail is the evidence
 		}
 	}
 	note("setup", res.Setup)

@@ -376,6 +376,17 @@ func (d *decoder) spec(b *hcl.Block, spec *Spec, vars map[string]cty.Value) {
 		sel := d.content(boardB.Body, selectorSchema)
 		spec.Board.Type = d.str(sel.Attributes["type"], "")
 		spec.Board.Tags = d.strMap(sel.Attributes["tags"])
+		r := boardB.DefRange
+		for i, name := range []string{"type", "tags"} {
+			if a := sel.Attributes[name]; a != nil {
+				if i == 0 || sel.Attributes["type"] == nil {
+					r = a.Range
+				} else {
+					r = hcl.RangeBetween(r, a.Range)
+				}
+			}
+		}
+		spec.Board.Range = rangeOf(r)
 		if spec.Board.Type == "" && len(spec.Board.Tags) == 0 {
 			d.errorf(boardB.DefRange, "Empty board selector", "The board block needs a type, tags, or both.")
 		}
