@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,14 +14,16 @@ import (
 
 func TestRetentionPrunesOldJobsAndFirmware(t *testing.T) {
 	leakCheck(t)
-	var clock time.Time
+	// The controller reads the clock from its own goroutines (jobs, health
+	// checks) while the test moves it: an atomic, not a plain variable.
+	var clock atomic.Pointer[time.Time]
 	tc := startController(t, testFarm, func(c *Config) {
 		c.Farm.Retention.Days = 7
 		c.Now = func() time.Time {
-			if clock.IsZero() {
-				return time.Now()
+			if at := clock.Load(); at != nil {
+				return *at
 			}
-			return clock
+			return time.Now()
 		}
 	})
 	ctx := context.Background()
@@ -37,7 +40,8 @@ func TestRetentionPrunesOldJobsAndFirmware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock = time.Now().Add(8 * 24 * time.Hour)
+	later := time.Now().Add(8 * 24 * time.Hour)
+	clock.Store(&later)
 	if err := tc.ApplyRetention(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +61,7 @@ func TestRetentionPrunesOldJobsAndFirmware(t *testing.T) {
 	for _, b := range []string{"sim-a", "sim-b"} {
 		tc.SetMaintenance(ctx, b, false, "", "t")
 	}
-	clock = time.Time{}
+	clock.Store(nil)
 	if v := tc.wait(t, queued.ID); v.State != store.StatePassed {
 		t.Fatalf("queued job: %s", v.State)
 	}
