@@ -49,6 +49,7 @@ type API struct {
 
 	mu       sync.Mutex
 	conns    map[*websocket.Conn]struct{}
+	tokens   map[*websocket.Conn]string // the token id of each websocket (revoke.go)
 	closing  bool
 	handlers sync.WaitGroup
 }
@@ -58,7 +59,7 @@ func NewAPI(c *Controller, opts APIOptions) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}}
+	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}, tokens: map[*websocket.Conn]string{}}
 	a.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: a.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeJSONError(w, status, "websocket: "+reason.Error(), nil)
@@ -160,6 +161,10 @@ func statusOf(err error) (int, string, any) {
 			diags = rej.Diagnostics
 		}
 		return rej.Status, rej.Message, diags
+	case errors.Is(err, ErrSlowBody) || errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, ErrSlowBody.Error(), nil
+	case errors.Is(err, ErrDiskFull) || store.IsFull(err):
+		return http.StatusInsufficientStorage, "the data disk of the farm is full: nothing was stored; try again later", nil
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), nil
 	case errors.As(err, &he):
@@ -183,6 +188,7 @@ func (a *API) errors(h func(http.ResponseWriter, *http.Request) error) http.Hand
 		if err == nil {
 			return
 		}
+		a.c.disk.check(err)
 		status, msg, diags := statusOf(err)
 		if status >= 500 {
 			a.log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -217,7 +223,7 @@ func (a *API) handle(role string, h func(http.ResponseWriter, *http.Request, Pri
 		if p.Cookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfSafe(r) {
 			return fmt.Errorf("%w: a request authenticated by the session cookie must send the %s header", ErrForbidden, CSRFHeader)
 		}
-		return h(w, r, p)
+		return h(w, withPrincipal(r, p), p)
 	})
 }
 
@@ -247,8 +253,8 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Token string `json:"token"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
-		return badRequest("login: bad JSON: %v", err)
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, 4<<10), &in, false); err != nil {
+		return bodyError(err, "login: bad JSON")
 	}
 	p, err := a.opts.Auth.Verify(r.Context(), in.Token)
 	if err != nil {
@@ -298,11 +304,14 @@ func (a *API) maxUpload() int64 {
 // other order it is spooled to a temporary file first. It is never held in
 // memory.
 func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if a.c.disk.Full() {
+		return ErrDiskFull
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, uploadBody(w, r), a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad multipart body: %v", err)
@@ -335,17 +344,18 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			break
 		}
 		if err != nil {
-			return badRequest("bad multipart body: %v", err)
+			return bodyError(err, "bad multipart body")
 		}
 		switch part.FormName() {
 		case "options":
 			if haveOpts {
 				return badRequest("two options parts")
 			}
-			dec := json.NewDecoder(io.LimitReader(part, maxOptionsBytes))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&opts); err != nil {
-				return badRequest("options: bad JSON: %v", err)
+			if err := decodeJSON(io.LimitReader(part, maxOptionsBytes), &opts, true); err != nil {
+				return bodyError(err, "options: bad JSON")
+			}
+			if err := checkSubmitOptions(&opts, p.Role); err != nil {
+				return err
 			}
 			haveOpts = true
 		case "spec":
@@ -354,17 +364,23 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			}
 			b, err := io.ReadAll(io.LimitReader(part, maxSpecBytes+1))
 			if err != nil {
-				return badRequest("spec: %v", err)
+				return bodyError(err, "spec")
 			}
 			if len(b) > maxSpecBytes {
 				return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("spec larger than %d bytes", maxSpecBytes)}
 			}
-			spec, specName, haveSpec = b, part.FileName(), true
+			name, err := partFileName(part, "spec")
+			if err != nil {
+				return err
+			}
+			spec, specName, haveSpec = b, name, true
 		case "firmware":
 			if job != nil || spool != nil {
 				return badRequest("two firmware parts")
 			}
-			fwName = part.FileName()
+			if fwName, err = partFileName(part, "firmware"); err != nil {
+				return err
+			}
 			if fwName == "" {
 				fwName = "firmware"
 			}
@@ -487,6 +503,9 @@ func (a *API) console(w http.ResponseWriter, r *http.Request, _ Principal) error
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := r.PathValue("id")
 	j, err := a.c.Cancel(r.Context(), id, p.Actor())
+	if a.c.disk.check(err) && a.c.disk.freeReserve() { // a cancel is worth the reserve
+		j, err = a.c.Cancel(r.Context(), id, p.Actor())
+	}
 	if err != nil {
 		return err
 	}
@@ -513,13 +532,14 @@ func (a *API) maintenance(w http.ResponseWriter, r *http.Request, p Principal) e
 		On     *bool  `json:"on"`
 		Reason string `json:"reason"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}: %v", err)
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, 16<<10), &in, true); err != nil {
+		return bodyError(err, "maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}")
 	}
 	if in.On == nil {
 		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}")
+	}
+	if err := checkText("reason", in.Reason, MaxTextBytes); err != nil {
+		return err
 	}
 	name := r.PathValue("name")
 	// SetMaintenance writes the audit record.

@@ -1,0 +1,208 @@
+package hostile
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These cases need the bounded spec parser and the sim out of process
+// (branch i10a) and cancellable matching (branch i11a).
+
+// specSubmit submits a spec with a spec file name (which picks the syntax).
+func specSubmit(t *testing.T, s *server, spec, specName string, model string) answer {
+	t.Helper()
+	ctype, body := multipartBody(part{"options", "", []byte(`{}`)}, part{"spec", specName, []byte(spec)}, part{"firmware", "fw.hcl", []byte(model)})
+	return s.do(t, "POST", "/api/v1/jobs", s.tokens["submitter"], ctype, strings.NewReader(string(body)))
+}
+
+func assertSpec(that string) string {
+	return `spec "bomb" {
+  board { type = "sim" }
+  test "t" {
+    assert { that = ` + that + ` }
+  }
+}
+`
+}
+
+// wantRejected: the bomb is refused with a 4xx, or (where noted) runs to a
+// bounded end.
+func wantRejected(t *testing.T, what string, a answer) {
+	t.Helper()
+	if a.status < 400 || a.status >= 500 {
+		t.Errorf("%s: %s; want it rejected with 4xx", what, a)
+	}
+}
+
+func testSpecBombs(t *testing.T, s *server) {
+	t.Run("100,000 nested parentheses", func(t *testing.T) {
+		wantRejected(t, "deep parens", specSubmit(t, s, assertSpec(strings.Repeat("(", 100000)+"true"+strings.Repeat(")", 100000)), "spec.hcl", goodModel))
+		s.healthy(t)
+	})
+	t.Run("300,000 nested lists", func(t *testing.T) {
+		wantRejected(t, "deep list", specSubmit(t, s, assertSpec("length("+strings.Repeat("[", 300000)+strings.Repeat("]", 300000)+") > 0"), "spec.hcl", goodModel))
+		s.healthy(t)
+	})
+	t.Run("50,000 nested parentheses", func(t *testing.T) {
+		wantRejected(t, "deep parens", specSubmit(t, s, assertSpec(strings.Repeat("(", 50000)+"true"+strings.Repeat(")", 50000)), "spec.hcl", goodModel))
+		s.healthy(t)
+	})
+	t.Run("for with a JSON escape", func(t *testing.T) {
+		spec := `{"spec":{"bomb":{"board":{"type":"sim"},"test":{"t":{"assert":{"that":"${length([for\na in range(1000): [for b in range(1000): [for c in range(1000): c]]]) > 0}"}}}}}}`
+		wantRejected(t, "JSON for", specSubmit(t, s, spec, "spec.hcl.json", goodModel))
+		s.healthy(t)
+	})
+	t.Run("template concatenation", func(t *testing.T) {
+		text := strings.Repeat(`${join("",formatlist("%1000s",range(60)))}`, 23804)
+		spec := `spec "bomb" {
+  board { type = "sim" }
+  test "t" {
+    expect { text = "` + text + `" }
+  }
+}
+`
+		wantRejected(t, "template concatenation", specSubmit(t, s, spec, "spec.hcl", goodModel))
+		s.healthy(t)
+	})
+	t.Run("deeply nested JSON", func(t *testing.T) {
+		n := (1 << 20) / 2
+		wantRejected(t, "nested JSON", specSubmit(t, s, strings.Repeat("[", n)+strings.Repeat("]", n), "spec.hcl.json", goodModel))
+		s.healthy(t)
+	})
+	t.Run("40,000 steps", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("spec \"many\" {\n  board { type = \"sim\" }\n  setup {\n    flash {}\n    power \"cycle\" {}\n    expect { text = \"sim> \" }\n  }\n  test \"t\" {\n")
+		for range 40000 {
+			b.WriteString("    send { line = \"v\" }\n")
+		}
+		b.WriteString("  }\n}\n")
+		a := specSubmit(t, s, b.String(), "spec.hcl", goodModel)
+		if a.status == 201 {
+			// Accepted (no steps-per-spec limit): the stored result keeps
+			// within its budget and says what was cut.
+			j := s.waitFinal(t, jobOf(t, a).ID, 4*time.Minute)
+			if len(j.Result) > 256<<10+1024 {
+				t.Errorf("40,000-step result is %d bytes, over the 256 KiB budget", len(j.Result))
+			}
+			var r struct {
+				Cut *struct {
+					StepsDropped int `json:"steps_dropped"`
+				} `json:"cut"`
+			}
+			json.Unmarshal(j.Result, &r)
+			if r.Cut == nil {
+				t.Errorf("40,000-step result of %d bytes is not marked cut", len(j.Result))
+			}
+			return
+		}
+		wantRejected(t, "40,000 steps", a)
+	})
+}
+
+// simRun submits a spec on a model and waits for its final state; a
+// bomb refused at submit (4xx) is fine too.
+func simRun(t *testing.T, s *server, spec, model string) {
+	t.Helper()
+	a := specSubmit(t, s, spec, "spec.hcl", model)
+	if a.status >= 400 && a.status < 500 {
+		t.Logf("refused at submit: %s", a)
+		return
+	}
+	if a.status != 201 {
+		t.Fatalf("submit: %s", a)
+	}
+	j := s.waitFinal(t, jobOf(t, a).ID, 2*time.Minute)
+	if j.State != "failed" {
+		t.Errorf("job ended %s (%s); want failed: the candidate's input broke its emulator", j.State, j.Reason)
+	}
+	t.Logf("job %s: %s", j.State, j.Reason)
+}
+
+func testSimBombs(t *testing.T, s *server) {
+	t.Run("send garbage 20000000000", func(t *testing.T) {
+		simRun(t, s, `spec "bomb" {
+  board { type = "sim" }
+  setup {
+    flash {}
+    power "cycle" {}
+    expect { text = "sim> " }
+  }
+  test "t" {
+    send { line = "garbage 20000000000" }
+    expect {
+      text   = "never"
+      within = "20s"
+    }
+  }
+}
+`, goodModel)
+		s.healthy(t)
+	})
+	t.Run("garbage_bytes fault", func(t *testing.T) {
+		simRun(t, s, quickSpec, goodModel+"faults {\n  garbage_bytes = 20000000000\n}\n")
+		s.healthy(t)
+	})
+	t.Run("banner of 1 GB", func(t *testing.T) {
+		simRun(t, s, quickSpec, "version = \"2.0.0\"\nbanner = format(\"%999999999s\", \"x\")\n")
+		s.healthy(t)
+	})
+}
+
+// catastrophicRegex is a ~360 KB alternation of random words.
+func catastrophicRegex() string {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := make([]string, 0, 22000)
+	for range cap(words) {
+		var w [15]byte
+		for i := range w {
+			w[i] = byte('a' + r.IntN(26))
+		}
+		words = append(words, string(w[:]))
+	}
+	return "(?:" + strings.Join(words, "|") + ")x$"
+}
+
+// testCatastrophicRegex: the regex is refused at submit (program size
+// limit), or, if accepted, a cancel of the job matching it takes effect at
+// once.
+func testCatastrophicRegex(t *testing.T, s *server) {
+	spec := fmt.Sprintf(`spec "regex" {
+  board { type = "sim" }
+  setup {
+    flash {}
+    power "cycle" {}
+    expect { text = "sim> " }
+  }
+  test "t" {
+    send { line = "flood 65536" }
+    expect {
+      regex  = "%s"
+      within = "5m"
+    }
+  }
+}
+`, catastrophicRegex())
+	a := specSubmit(t, s, spec, "spec.hcl", goodModel)
+	if a.status >= 400 && a.status < 500 {
+		t.Logf("refused at submit: %.300s", a)
+		return
+	}
+	if a.status != 201 {
+		t.Fatalf("submit: %s", a)
+	}
+	id := jobOf(t, a).ID
+	s.waitState(t, id, time.Minute, "running")
+	time.Sleep(time.Second) // the attack's pace: let the flood arrive and the match get going
+	start := time.Now()
+	c := s.do(t, "POST", "/api/v1/jobs/"+id+"/cancel", s.tokens["submitter"], "", nil)
+	took := time.Since(start)
+	wantStatus(t, "cancel", c, 200)
+	t.Logf("cancel of a job in a worst-case match took %s", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("cancel of a job in a worst-case match took %s", took)
+	}
+}
