@@ -146,7 +146,7 @@ var ErrSlowBody = errors.New("request body arrived too slowly")
 // grace period.
 type rateReader struct {
 	r       io.ReadCloser
-	rc      *http.ResponseController
+	set     func(time.Time) error // sets the connection's read deadline
 	start   time.Time
 	n       int64
 	grace   time.Duration
@@ -155,12 +155,13 @@ type rateReader struct {
 
 // uploadBody wraps a submission's body in the minimum-rate rule.
 func uploadBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
-	return &rateReader{r: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: UploadGrace, minRate: UploadMinRate}
+	rc := http.NewResponseController(w)
+	return &rateReader{r: r.Body, set: rc.SetReadDeadline, start: time.Now(), grace: UploadGrace, minRate: UploadMinRate}
 }
 
 func (rr *rateReader) Read(p []byte) (int, error) {
 	allowed := rr.grace + time.Duration(rr.n*int64(time.Second)/rr.minRate)
-	_ = rr.rc.SetReadDeadline(rr.start.Add(allowed))
+	_ = rr.set(rr.start.Add(allowed))
 	n, err := rr.r.Read(p)
 	rr.n += int64(n)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -173,7 +173,14 @@ func startServer(t testing.TB, dataDir string) *server {
 
 func (s *server) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--farm", s.farm)
+	// A safety net for the machine, not the bound under test: a controller
+	// that does not bound a bomb dies at 4 GiB of address space instead of
+	// taking the host's memory (the cases then fail: the server died).
+	args := []string{"serve", "--farm", s.farm}
+	cmd := exec.Command(binary, args...)
+	if p, err := exec.LookPath("prlimit"); err == nil {
+		cmd = exec.Command(p, append([]string{"--as=4294967296", "--", binary}, args...)...)
+	}
 	cmd.Dir = s.dir
 	s.cmd, s.log, s.done = cmd, &syncBuffer{}, make(chan error, 1)
 	cmd.Stdout, cmd.Stderr = s.log, s.log

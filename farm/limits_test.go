@@ -1,0 +1,201 @@
+package farm
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hilfarm/hilfarm/runner"
+)
+
+func TestBudgetResultCutsAndMarks(t *testing.T) {
+	steps := make([]runner.StepResult, 40000)
+	for i := range steps {
+		steps[i] = runner.StepResult{Index: i, Kind: "send", Summary: `send line "v"`, Outcome: runner.Passed}
+	}
+	steps[20000].Outcome, steps[20000].Message = runner.Failed, "the failing one"
+	res := &runner.Result{Spec: "many", Outcome: runner.Failed, Message: strings.Repeat("m", 100000),
+		Tests: []runner.TestResult{{Name: "t", Outcome: runner.Failed, Console: strings.Repeat("c", 1<<20),
+			Attempts: []runner.Attempt{{Number: 1, Outcome: runner.Failed, Steps: steps}}}}}
+	before, _ := json.Marshal(res)
+	b := budgetResult(res, MaxResultBytes)
+	if len(b) > MaxResultBytes {
+		t.Fatalf("budgetResult = %d bytes, budget %d", len(b), MaxResultBytes)
+	}
+	var got struct {
+		runner.Result
+		Cut *ResultCut `json:"cut"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Cut == nil || got.Cut.OriginalBytes != len(before) || got.Cut.StepsDropped != 40000-101 || got.Cut.TextsShortened == 0 {
+		t.Errorf("cut = %+v, want original %d bytes, %d steps dropped, texts shortened", got.Cut, len(before), 40000-101)
+	}
+	kept := got.Tests[0].Attempts[0].Steps
+	if len(kept) != 101 || kept[50].Message != "the failing one" {
+		t.Errorf("kept %d steps; the one in the middle: %+v", len(kept), kept[50])
+	}
+	if len(steps) != 40000 || res.Tests[0].Attempts[0].Steps[39999].Index != 39999 || len(res.Message) != 100000 {
+		t.Error("budgetResult changed the result it was given")
+	}
+	var junit bytes.Buffer
+	if err := runner.WriteJUnit(&junit, &got.Result); err != nil {
+		t.Errorf("JUnit of a cut result: %v", err)
+	}
+	// A small result is stored as it is, without "cut".
+	small := &runner.Result{Spec: "s", Outcome: runner.Passed}
+	if b := budgetResult(small, MaxResultBytes); bytes.Contains(b, []byte(`"cut"`)) {
+		t.Errorf("small result marked cut: %s", b)
+	}
+	// Nothing fits: the verdict is kept.
+	if b := budgetResult(res, 2048); len(b) > 2048 || !bytes.Contains(b, []byte(`"outcome":"failed"`)) {
+		t.Errorf("budget of 2 KiB: %d bytes: %.300s", len(b), b)
+	}
+}
+
+func TestLimitListenerPerAddress(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(inner, 2, 100).(*limitListener)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(local byte) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, local)}}
+		c, err := d.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a1, a2 := dial(1), dial(1)
+	defer a1.Close()
+	defer a2.Close()
+	s1, s2 := <-accepted, <-accepted
+	// The third from the same address hears 503 and is closed.
+	a3 := dial(1)
+	defer a3.Close()
+	b, _ := io.ReadAll(a3)
+	if !bytes.HasPrefix(b, []byte("HTTP/1.1 503 ")) || !bytes.Contains(b, []byte("too many connections")) {
+		t.Errorf("third connection from one address got %q", b)
+	}
+	// Another address is fine.
+	o := dial(2)
+	defer o.Close()
+	so := <-accepted
+	// Closing one frees a place.
+	s1.Close()
+	a4 := dial(1)
+	defer a4.Close()
+	s4 := <-accepted
+	if n := ln.Open(); n != 3 {
+		t.Errorf("open = %d, want 3", n)
+	}
+	for _, c := range []net.Conn{s2, so, s4} {
+		c.Close()
+		c.Close() // twice counts once
+	}
+	if n := ln.Open(); n != 0 {
+		t.Errorf("open after closing all = %d, want 0", n)
+	}
+}
+
+func TestInputChecks(t *testing.T) {
+	for _, c := range []struct {
+		what string
+		err  error
+		ok   bool
+	}{
+		{"plain name", checkFileName("n", "fw-1.2.bin"), true},
+		{"utf-8 name", checkFileName("n", "fïrmware.bin"), true},
+		{"bad utf-8", checkFileName("n", "fw\xff.bin"), false},
+		{"dotdot", checkFileName("n", ".."), false},
+		{"slash", checkFileName("n", "a/b"), false},
+		{"backslash", checkFileName("n", `a\b`), false},
+		{"255 bytes", checkFileName("n", strings.Repeat("a", 255)), true},
+		{"256 bytes", checkFileName("n", strings.Repeat("a", 256)), false},
+		{"NUL", checkText("r", "a\x00b", MaxTextBytes), false},
+		{"newline in text", checkText("r", "a\nb", MaxTextBytes), true},
+		{"newline in name", checkName("n", "a\nb"), false},
+		{"submitter 100", checkSubmitOptions(&SubmitOptions{Priority: 100}, RoleSubmitter), true},
+		{"submitter 101", checkSubmitOptions(&SubmitOptions{Priority: 101}, RoleSubmitter), false},
+		{"submitter min int", checkSubmitOptions(&SubmitOptions{Priority: -1 << 63}, RoleSubmitter), false},
+		{"operator 999", checkSubmitOptions(&SubmitOptions{Priority: 999}, RoleOperator), true},
+		{"admin health priority", checkSubmitOptions(&SubmitOptions{Priority: HealthPriority}, RoleAdmin), false},
+		{"label key too long", checkSubmitOptions(&SubmitOptions{Labels: map[string]string{strings.Repeat("k", 256): "v"}}, RoleSubmitter), false},
+		{"bad utf-8 var", checkSubmitOptions(&SubmitOptions{Vars: map[string]string{"v": "\xff"}}, RoleSubmitter), false},
+	} {
+		if (c.err == nil) != c.ok {
+			t.Errorf("%s: err = %v, want ok=%v", c.what, c.err, c.ok)
+		}
+	}
+	var v map[string]string
+	if err := decodeJSON(strings.NewReader("{\"a\":\"\xff\"}"), &v, true); err != errBadUTF8 {
+		t.Errorf("decodeJSON of bad UTF-8 = %v, want errBadUTF8", err)
+	}
+}
+
+func TestDiskLogHandlerRateLimits(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(newDiskLogHandler(slog.NewTextHandler(&buf, nil)))
+	full := &osErr{syscall.ENOSPC}
+	for range 1000 {
+		log.Error("console log not persisted", "board", "b", "err", full)
+		log.Error("something else", "err", io.ErrUnexpectedEOF)
+	}
+	if n := strings.Count(buf.String(), "console log not persisted"); n != 1 {
+		t.Errorf("disk-full record written %d times in a burst, want 1", n)
+	}
+	if n := strings.Count(buf.String(), "something else"); n != 1000 {
+		t.Errorf("other errors written %d times, want all 1000", n)
+	}
+}
+
+type osErr struct{ errno syscall.Errno }
+
+func (e *osErr) Error() string { return "write: " + e.errno.Error() }
+func (e *osErr) Unwrap() error { return e.errno }
+
+func TestRateReaderCutsSlowBodies(t *testing.T) {
+	// The deadline moves with the bytes read: after the grace, each
+	// second allows minRate more bytes.
+	rr := &rateReader{start: time.Unix(0, 0), grace: 10 * time.Second, minRate: 1000}
+	d := &deadlines{}
+	rr.r = io.NopCloser(strings.NewReader(strings.Repeat("x", 5000)))
+	rr.set = d.set
+	buf := make([]byte, 1000)
+	for range 5 {
+		rr.Read(buf)
+	}
+	want := []time.Duration{10 * time.Second, 11 * time.Second, 12 * time.Second, 13 * time.Second, 14 * time.Second}
+	for i, w := range want {
+		if got := d.at[i].Sub(time.Unix(0, 0)); got != w {
+			t.Errorf("deadline before read %d = %s, want %s", i, got, w)
+		}
+	}
+}
+
+type deadlines struct{ at []time.Time }
+
+func (d *deadlines) set(t time.Time) error {
+	d.at = append(d.at, t)
+	return nil
+}
