@@ -67,15 +67,15 @@ farm "hostile" {
   max_upload = "1MiB"
 }
 board_type "sim" {}
-board "sim-01" {
-  type = "sim"
-  emulator "sim" {}
+%s`
+
+func simBoards(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "board \"sim-%02d\" {\n  type = \"sim\"\n  emulator \"sim\" {}\n}\n", i+1)
+	}
+	return b.String()
 }
-board "sim-02" {
-  type = "sim"
-  emulator "sim" {}
-}
-`
 
 // goodModel is a sim firmware model that boots at once.
 const goodModel = "version = \"2.0.0\"\nboot_time = \"5ms\"\n"
@@ -142,6 +142,11 @@ func (s *syncBuffer) String() string {
 // startServer writes a farm with two sim boards (data dir: dataDir, or one
 // in the farm dir) and runs serve on it, with a token of each role.
 func startServer(t testing.TB, dataDir string) *server {
+	return startServerN(t, dataDir, 2)
+}
+
+// startServerN is startServer with n sim boards (sim-01 ... sim-NN).
+func startServerN(t testing.TB, dataDir string, n int) *server {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -155,7 +160,7 @@ func startServer(t testing.TB, dataDir string) *server {
 	}
 	s := &server{dir: dir, farm: filepath.Join(dir, "farm.hcl"), addr: addr, data: dataDir, tokens: map[string]string{}}
 	files := map[string]string{
-		"farm.hcl":  fmt.Sprintf(farmTemplate, addr, dataDir),
+		"farm.hcl":  fmt.Sprintf(farmTemplate, addr, dataDir, simBoards(n)),
 		"fw.hcl":    goodModel,
 		"quick.hcl": quickSpec,
 	}
