@@ -16,7 +16,7 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 	// The connection caps and body deadlines are in httplimits.go: a body
 	// has BodyReadTimeout, a submission UploadMinRate (no ReadTimeout, which
 	// would be one figure for a login and a 64 MiB upload alike).
-	ln = LimitListener(ln, MaxConnsPerAddr, MaxConns)
+	ln = LimitListener(ln, MaxConnsPerAddr, connBudget())
 	srv := &http.Server{
 		Handler:           bodyDeadline(a.Handler()),
 		ReadHeaderTimeout: HeaderReadTimeout,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,7 +20,8 @@ const (
 	// of one client IP address. Connections beyond it are answered 503 and
 	// closed at once.
 	MaxConnsPerAddr = 64
-	// MaxConns bounds all open connections.
+	// MaxConns bounds all open connections; with a lower file limit
+	// (RLIMIT_NOFILE), half of that limit.
 	MaxConns = 1024
 	// BodyReadTimeout is how long a request other than a submission may
 	// take to send its body, counted from the end of its headers.
@@ -33,6 +35,16 @@ const (
 	// HeaderReadTimeout bounds the request line and headers.
 	HeaderReadTimeout = 10 * time.Second
 )
+
+// connBudget is MaxConns, or half the process's file limit when that is
+// lower, so that boards, the store and the log keep descriptors to spare.
+func connBudget() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur/2 < MaxConns {
+		return max(int(lim.Cur/2), MaxConnsPerAddr)
+	}
+	return MaxConns
+}
 
 // limitListener caps connections per client address and in all.
 type limitListener struct {

@@ -2,16 +2,22 @@ package farm
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/runner"
+	"github.com/hilfarm/hilfarm/specs"
 )
 
 func TestBudgetResultCutsAndMarks(t *testing.T) {
@@ -198,4 +204,31 @@ type deadlines struct{ at []time.Time }
 func (d *deadlines) set(t time.Time) error {
 	d.at = append(d.at, t)
 	return nil
+}
+
+func TestLeftoverSpoolFilesRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "firmware")
+	os.MkdirAll(fw, 0o750)
+	for _, n := range []string{".spool-123", ".upload-456", "keep-this"} {
+		os.WriteFile(filepath.Join(fw, n), []byte("x"), 0o600)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "hilfarm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	open := func(context.Context, specs.Board) (BoardHandle, error) { return nil, errors.New("no boards") }
+	c, err := New(Config{Farm: &specs.Farm{}, DataDir: dir, Store: db, OpenBoard: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.disk.close()
+	if _, err := os.Stat(filepath.Join(dir, reserveFile)); err != nil {
+		t.Errorf("no disk-full reserve after New: %v", err)
+	}
+	ents, _ := os.ReadDir(fw)
+	if len(ents) != 1 || ents[0].Name() != "keep-this" {
+		t.Errorf("firmware dir after cleanSpool: %v", ents)
+	}
 }
