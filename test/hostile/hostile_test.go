@@ -254,6 +254,17 @@ func testOversize(t *testing.T, s *server) {
 	}
 	ctype, body := multipartBody(parts...)
 	wantJSONError(t, "10,000 unknown parts", s.do(t, "POST", "/api/v1/jobs", sub, ctype, bytes.NewReader(body)), 400)
+	// A 64 MiB submission without a token is answered 401 at once: its body
+	// is never read.
+	c := rawConn(t, s, 5)
+	defer c.Close()
+	fmt.Fprintf(c, "POST /api/v1/jobs HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: %d\r\n\r\n%s", 64<<20, strings.Repeat("x", 1024))
+	if code, err := readStatus(c, 20*time.Second); code != 401 {
+		t.Errorf("64 MiB submission without a token: status %d, err %v; want 401 before the body", code, err)
+	}
+	// Out-of-range query parameters.
+	wantJSONError(t, "limit=99999999", s.do(t, "GET", "/api/v1/jobs?limit=99999999", s.tokens["viewer"], "", nil), 400)
+	wantJSONError(t, "limit=-1", s.do(t, "GET", "/api/v1/trends?spec=x&measure=y&limit=-1", s.tokens["viewer"], "", nil), 400)
 	// Headers beyond 64 KiB: Go's server answers 431 before any handler.
 	req, _ := http.NewRequest("GET", "http://"+s.addr+"/api/v1/boards", nil)
 	req.Header.Set("X-Big", strings.Repeat("b", 1<<20))

@@ -95,23 +95,6 @@ spec "quick" {
 }
 `
 
-const hangSpec = `
-spec "hang" {
-  board { type = "sim" }
-  timeout = "10m"
-  setup {
-    flash {}
-    power "cycle" {}
-    expect { text = "sim> " }
-  }
-  test "waits" {
-    expect {
-      text   = "this is never printed"
-      within = "9m"
-    }
-  }
-}
-`
 
 // server is a running `hilfarm serve` and its farm directory.
 type server struct {
