@@ -40,23 +40,28 @@ func wantRejected(t *testing.T, what string, a answer) {
 
 func testSpecBombs(t *testing.T, s *server) {
 	t.Run("100,000 nested parentheses", func(t *testing.T) {
+		s.revive(t)
 		wantRejected(t, "deep parens", specSubmit(t, s, assertSpec(strings.Repeat("(", 100000)+"true"+strings.Repeat(")", 100000)), "spec.hcl", goodModel))
 		s.healthy(t)
 	})
 	t.Run("300,000 nested lists", func(t *testing.T) {
+		s.revive(t)
 		wantRejected(t, "deep list", specSubmit(t, s, assertSpec("length("+strings.Repeat("[", 300000)+strings.Repeat("]", 300000)+") > 0"), "spec.hcl", goodModel))
 		s.healthy(t)
 	})
 	t.Run("50,000 nested parentheses", func(t *testing.T) {
+		s.revive(t)
 		wantRejected(t, "deep parens", specSubmit(t, s, assertSpec(strings.Repeat("(", 50000)+"true"+strings.Repeat(")", 50000)), "spec.hcl", goodModel))
 		s.healthy(t)
 	})
 	t.Run("for with a JSON escape", func(t *testing.T) {
+		s.revive(t)
 		spec := `{"spec":{"bomb":{"board":{"type":"sim"},"test":{"t":{"assert":{"that":"${length([for\na in range(1000): [for b in range(1000): [for c in range(1000): c]]]) > 0}"}}}}}}`
 		wantRejected(t, "JSON for", specSubmit(t, s, spec, "spec.hcl.json", goodModel))
 		s.healthy(t)
 	})
 	t.Run("template concatenation", func(t *testing.T) {
+		s.revive(t)
 		text := strings.Repeat(`${join("",formatlist("%1000s",range(60)))}`, 23804)
 		spec := `spec "bomb" {
   board { type = "sim" }
@@ -69,11 +74,13 @@ func testSpecBombs(t *testing.T, s *server) {
 		s.healthy(t)
 	})
 	t.Run("deeply nested JSON", func(t *testing.T) {
+		s.revive(t)
 		n := (1 << 20) / 2
 		wantRejected(t, "nested JSON", specSubmit(t, s, strings.Repeat("[", n)+strings.Repeat("]", n), "spec.hcl.json", goodModel))
 		s.healthy(t)
 	})
 	t.Run("40,000 steps", func(t *testing.T) {
+		s.revive(t)
 		var b strings.Builder
 		b.WriteString("spec \"many\" {\n  board { type = \"sim\" }\n  setup {\n    flash {}\n    power \"cycle\" {}\n    expect { text = \"sim> \" }\n  }\n  test \"t\" {\n")
 		for range 40000 {
@@ -107,6 +114,7 @@ func testSpecBombs(t *testing.T, s *server) {
 // bomb refused at submit (4xx) is fine too.
 func simRun(t *testing.T, s *server, spec, model string) {
 	t.Helper()
+	s.revive(t)
 	a := specSubmit(t, s, spec, "spec.hcl", model)
 	if a.status >= 400 && a.status < 500 {
 		t.Logf("refused at submit: %s", a)
@@ -199,6 +207,7 @@ func testCatastrophicRegex(t *testing.T, s *server) {
 }
 
 func regexCancel(t *testing.T, s *server, re string) {
+	s.revive(t)
 	a := specSubmit(t, s, regexSpec(re), "spec.hcl", goodModel)
 	if a.status >= 400 && a.status < 500 {
 		t.Logf("refused at submit: %.300s", a)

@@ -103,6 +103,7 @@ type server struct {
 	log                   *syncBuffer
 	done                  chan error
 	tokens                map[string]string // role -> token
+	peak                  int64             // highest VmHWM seen by healthy, over restarts
 }
 
 type syncBuffer struct {
@@ -427,6 +428,35 @@ func procStatus(t testing.TB, pid int) (hwm, rss int64) {
 	return hwm, rss
 }
 
+// revive restarts the server if a previous case killed it (that case has
+// failed already), so that one unbounded bomb does not fail the next ones.
+func (s *server) revive(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		t.Logf("the server had died (%v); restarting it", err)
+		s.start(t)
+		return
+	default:
+	}
+	c := http.Client{Timeout: 5 * time.Second, Transport: otherClient.Transport}
+	resp, err := c.Get("http://" + s.addr + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		return
+	}
+	select { // it does not answer: it is dying
+	case err := <-s.done:
+		t.Logf("the server had died (%v); restarting it", err)
+		s.start(t)
+	case <-time.After(5 * time.Second):
+		t.Logf("the server neither answers nor exits: killed and restarted")
+		s.cmd.Process.Kill()
+		<-s.done
+		s.start(t)
+	}
+}
+
 // healthy asserts the server process is alive, answers GET /api/v1/boards
 // (from another address than any flood) and stayed under rssBound.
 func (s *server) healthy(t testing.TB) time.Duration {
@@ -444,6 +474,7 @@ func (s *server) healthy(t testing.TB) time.Duration {
 		t.Fatalf("GET /api/v1/boards: %s", a)
 	}
 	hwm, rss := procStatus(t, s.cmd.Process.Pid)
+	s.peak = max(s.peak, hwm)
 	t.Logf("server: GET /api/v1/boards in %s; VmHWM %.1f MB, VmRSS %.1f MB", took.Round(time.Microsecond), float64(hwm)/(1<<20), float64(rss)/(1<<20))
 	if hwm > rssBound {
 		t.Errorf("server peak RSS %d MB, bound %d MB", hwm>>20, rssBound>>20)
