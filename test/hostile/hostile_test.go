@@ -26,6 +26,7 @@ func TestHostile(t *testing.T) {
 		run  func(*testing.T, *server)
 	}{
 		{"slow clients", testSlowClients},
+		{"websocket flood", testWebsocketFlood},
 		{"oversize bodies", testOversize},
 		{"bad UTF-8", testBadUTF8},
 		{"names and paths", testNames},
@@ -208,6 +209,49 @@ func testSlowClients(t *testing.T, s *server) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("after the flood, /healthz from the flooding address: %s", resp.Status)
+	}
+}
+
+// testWebsocketFlood: one address opens 100 console websockets; it gets
+// 64, the rest are refused with 503, and once they close it may connect
+// again.
+func testWebsocketFlood(t *testing.T, s *server) {
+	hdr := http.Header{"Authorization": {"Bearer " + s.tokens["viewer"]}}
+	d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 6)}}).DialContext, HandshakeTimeout: 10 * time.Second}
+	var open []*websocket.Conn
+	refused := 0
+	for range 100 {
+		c, resp, err := d.Dial("ws://"+s.addr+"/api/v1/boards/sim-01/console", hdr)
+		if err != nil {
+			if resp == nil || resp.StatusCode != 503 {
+				t.Errorf("websocket refused without a 503: %v %v", err, resp)
+			}
+			refused++
+			continue
+		}
+		open = append(open, c)
+	}
+	t.Logf("100 websockets from one address: %d open, %d refused", len(open), refused)
+	if len(open) > 64 || refused < 36 {
+		t.Errorf("%d open, %d refused; want at most 64 per address", len(open), refused)
+	}
+	s.healthy(t)
+	for _, c := range open {
+		c.Close()
+	}
+	// The server notices the closes when its readers return; one dial
+	// then works again (bounded retries on another process's progress).
+	var err error
+	for range 50 {
+		var c *websocket.Conn
+		if c, _, err = d.Dial("ws://"+s.addr+"/api/v1/boards/sim-01/console", hdr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("after the flood closed, a websocket from the same address: %v", err)
 	}
 }
 
