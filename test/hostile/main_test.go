@@ -95,7 +95,6 @@ spec "quick" {
 }
 `
 
-
 // server is a running `hilfarm serve` and its farm directory.
 type server struct {
 	dir, farm, addr, data string
