@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/runner"
 	"github.com/hilfarm/hilfarm/specs"
@@ -231,4 +232,75 @@ func TestLeftoverSpoolFilesRemovedAtStart(t *testing.T) {
 	if len(ents) != 1 || ents[0].Name() != "keep-this" {
 		t.Errorf("firmware dir after cleanSpool: %v", ents)
 	}
+}
+
+func TestRevocationClosesWebsocketsAndReleasesHolds(t *testing.T) {
+	leakCheck(t)
+	e := startAPI(t, testFarm, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.api.watchRevocations(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	tok, tk, err := CreateToken(context.Background(), e.tc.db, "revokee", RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	actor := Principal{Name: tk.Name, TokenID: tk.ID}.Actor()
+	if _, err := e.tc.Hold(context.Background(), "sim-a", actor, time.Hour, "debugging"); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := e.wsDial("/api/v1/boards/sim-b/console", bearer(e.tokens[RoleViewer]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var conns []*websocket.Conn
+	for _, path := range []string{"/api/v1/boards/sim-a/terminal", "/api/v1/boards/sim-b/console"} {
+		c, _, err := e.wsDial(path, bearer(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	if err := e.tc.db.RevokeToken(context.Background(), tk.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		var err error
+		for err == nil {
+			_, _, err = c.ReadMessage()
+		}
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Errorf("websocket %d of the revoked token ended with %v, want 1008", i, err)
+		}
+	}
+	if h := e.tc.HolderOf("sim-a"); h != "" {
+		t.Errorf("sim-a still held by %s after the holder's token was revoked", h)
+	}
+	recs, _ := e.tc.db.AuditLog(context.Background(), 100)
+	found := false
+	for _, r := range recs {
+		found = found || (r.Action == "release" && r.Target == "sim-a" && strings.Contains(r.Detail, "revoked"))
+	}
+	if !found {
+		t.Errorf("no audited release of sim-a: %+v", recs)
+	}
+	// Someone else's websocket stays open.
+	other.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		if _, _, err := other.ReadMessage(); err != nil {
+			if !isTimeoutErr(err) {
+				t.Errorf("another token's websocket ended: %v", err)
+			}
+			break
+		}
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,7 +1,9 @@
 package hostile
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +59,20 @@ func mountTmpfs(t *testing.T) string {
 	return dir
 }
 
+// cpuTime is a process's user + system CPU time (/proc/PID/stat).
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime) // fields 14 and 15 of stat, counted after the name
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
 // fill writes a file until the disk is full.
 func fill(t *testing.T, path string) {
 	t.Helper()
@@ -102,6 +118,7 @@ func TestDiskFull(t *testing.T) {
 		s.waitState(t, id, time.Minute, "running")
 	}
 	logBefore := strings.Count(s.log.String(), "\n")
+	cpuBefore, wallBefore := cpuTime(t, s.cmd.Process.Pid), time.Now()
 	filler := filepath.Join(data, "filler")
 	fill(t, filler)
 
@@ -130,7 +147,11 @@ func TestDiskFull(t *testing.T) {
 	wantJSONError(t, "second submit on a full disk", a, 507)
 	s.healthy(t)
 	lines := strings.Count(s.log.String(), "\n") - logBefore
-	t.Logf("%d log lines while the disk was full", lines)
+	cpu, wall := cpuTime(t, s.cmd.Process.Pid)-cpuBefore, time.Since(wallBefore)
+	t.Logf("while the disk was full: %d log lines, %s of CPU in %s", lines, cpu, wall.Round(time.Millisecond))
+	if cpu > wall/2 {
+		t.Errorf("the server used %s of CPU in %s of a full disk: it spins", cpu, wall)
+	}
 	if lines > 60 {
 		t.Errorf("%d log lines while the disk was full; want a rate-limited few:\n%s", lines, tail(s.log.String(), 4000))
 	}
