@@ -239,7 +239,11 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	for _, b := range a.c.Boards() {
 		states[b.State]++
 	}
-	_ = writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "boards": states})
+	out := map[string]any{"status": "ok", "boards": states}
+	if a.c.disk.Full() {
+		out["disk_full"] = true
+	}
+	_ = writeJSON(w, http.StatusOK, out)
 }
 
 // ---------------------------------------------------------------- login

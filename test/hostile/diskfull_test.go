@@ -145,6 +145,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	a = s.submit(t, sub, `{}`, quickSpec, []byte(goodModel), "fw3.hcl")
 	wantJSONError(t, "second submit on a full disk", a, 507)
+	if a := s.do(t, "GET", "/healthz", "", "", nil); !strings.Contains(string(a.body), `"disk_full":true`) {
+		t.Errorf("/healthz on a full disk: %s", a)
+	}
 	s.healthy(t)
 	lines := strings.Count(s.log.String(), "\n") - logBefore
 	cpu, wall := cpuTime(t, s.cmd.Process.Pid)-cpuBefore, time.Since(wallBefore)
