@@ -304,3 +304,67 @@ func isTimeoutErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+func TestDiskFullModeReserveAndRecovery(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "hilfarm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	open := func(context.Context, specs.Board) (BoardHandle, error) { return nil, errors.New("no boards") }
+	c, err := New(Config{Farm: &specs.Farm{}, DataDir: dir, Store: db, OpenBoard: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.disk.close()
+	enospc := &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	// The first failure enters disk-full mode and releases the reserve;
+	// the retry succeeds.
+	calls := 0
+	err = c.mustWrite(context.Background(), "final state", func(context.Context) error {
+		calls++
+		if calls == 1 {
+			return enospc
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("mustWrite = %v after %d calls, want nil after 2", err, calls)
+	}
+	if !c.disk.Full() {
+		t.Error("not in disk-full mode after ENOSPC")
+	}
+	if _, err := os.Stat(filepath.Join(dir, reserveFile)); !os.IsNotExist(err) {
+		t.Errorf("reserve after a full write: %v, want released", err)
+	}
+	// Without a reserve it retries until the write goes through.
+	calls = 0
+	err = c.mustWrite(context.Background(), "final state", func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return enospc
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("mustWrite without a reserve = %v after %d calls, want nil after 3", err, calls)
+	}
+	// Another error is returned at once.
+	if err := c.mustWrite(context.Background(), "x", func(context.Context) error { return io.ErrUnexpectedEOF }); err != io.ErrUnexpectedEOF {
+		t.Errorf("mustWrite of another error = %v", err)
+	}
+	// The probe finds space: the reserve is back and the mode ends.
+	c.disk.tryRecover()
+	if c.disk.Full() {
+		t.Error("still in disk-full mode with space")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, reserveFile)); err != nil || fi.Size() != reserveBytes {
+		t.Errorf("reserve after recovery: %v", err)
+	}
+	select {
+	case <-c.disk.spaceBack():
+	default:
+		t.Error("spaceBack not closed after recovery")
+	}
+}
