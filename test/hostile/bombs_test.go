@@ -108,6 +108,36 @@ func testSpecBombs(t *testing.T, s *server) {
 		}
 		wantRejected(t, "40,000 steps", a)
 	})
+	t.Run("big matches", func(t *testing.T) {
+		// Within the spec limits: 300 steps that each match a 60,000-byte
+		// flood make a result of about 18 MB before its budget.
+		s.revive(t)
+		var b strings.Builder
+		b.WriteString("spec \"big\" {\n  board { type = \"sim\" }\n  timeout = \"5m\"\n  setup {\n    flash {}\n    power \"cycle\" {}\n    expect { text = \"sim> \" }\n  }\n  test \"t\" {\n")
+		for range 150 {
+			b.WriteString("    send { line = \"flood 60000\" }\n    expect { regex = \"[A-Za-z0-9+/]{59000,60000}\" }\n")
+		}
+		b.WriteString("  }\n}\n")
+		a := specSubmit(t, s, b.String(), "spec.hcl", goodModel)
+		if a.status != 201 {
+			t.Fatalf("submit: %s", a)
+		}
+		j := s.waitFinal(t, jobOf(t, a).ID, 4*time.Minute)
+		var r struct {
+			Cut *struct {
+				OriginalBytes  int `json:"original_bytes"`
+				TextsShortened int `json:"texts_shortened"`
+			} `json:"cut"`
+		}
+		json.Unmarshal(j.Result, &r)
+		t.Logf("job %s; stored result %d bytes; cut %+v", j.State, len(j.Result), r.Cut)
+		if len(j.Result) > 256<<10 {
+			t.Errorf("result is %d bytes, over the 256 KiB budget", len(j.Result))
+		}
+		if r.Cut == nil || r.Cut.OriginalBytes <= 256<<10 {
+			t.Errorf("result of a job with 150 big matches is not marked cut: %.500s", j.Result)
+		}
+	})
 }
 
 // simRun submits a spec on a model and waits for its final state; a
