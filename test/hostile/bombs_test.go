@@ -130,7 +130,7 @@ func testSpecBombs(t *testing.T, s *server) {
 			} `json:"cut"`
 		}
 		json.Unmarshal(j.Result, &r)
-		t.Logf("job %s; stored result %d bytes; cut %+v", j.State, len(j.Result), r.Cut)
+		t.Logf("job %s (%.300s); stored result %d bytes; cut %+v", j.State, j.Reason, len(j.Result), r.Cut)
 		if len(j.Result) > 256<<10 {
 			t.Errorf("result is %d bytes, over the 256 KiB budget", len(j.Result))
 		}
