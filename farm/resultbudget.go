@@ -3,6 +3,7 @@ package farm
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/hilfarm/hilfarm/runner"
 )
@@ -12,7 +13,7 @@ import (
 // in its "cut" member (ResultCut), which the API returns as stored.
 const MaxResultBytes = 256 << 10
 
-// Limits the stages of cutting apply.
+// Limits the stages of cutting apply (see budgetResult).
 const (
 	cutTextBytes    = 1 << 10 // a step's match, output or message; a test's message
 	cutConsoleBytes = 4 << 10 // a test's console slice
@@ -20,6 +21,8 @@ const (
 	cutKeepTests    = 50      // tests kept at each end (plus every test that did not pass)
 	cutKeepValues   = 100     // captures and measures kept
 )
+
+const cutMarker = " bytes cut: result size budget ...]"
 
 // ResultCut says what was cut from a result to fit MaxResultBytes.
 type ResultCut struct {
@@ -51,7 +54,16 @@ func budgetResult(res *runner.Result, limit int) json.RawMessage {
 	}
 	cut := &ResultCut{OriginalBytes: len(b), LimitBytes: limit}
 	r := *res // shallow copy; every slice that is changed is copied first
-	stages := []func(*runner.Result, *ResultCut){cutTexts, cutSteps, cutTests, cutEverything}
+	// Each stage cuts more; the first that fits wins.
+	stages := []func(*runner.Result, *ResultCut){
+		func(r *runner.Result, c *ResultCut) { cutTexts(r, c, cutConsoleBytes, cutTextBytes) },
+		func(r *runner.Result, c *ResultCut) { cutSteps(r, c, cutKeepSteps) },
+		func(r *runner.Result, c *ResultCut) { cutTexts(r, c, cutConsoleBytes/4, cutTextBytes/4) },
+		func(r *runner.Result, c *ResultCut) { cutTests(r, c, cutKeepTests) },
+		func(r *runner.Result, c *ResultCut) { cutSteps(r, c, cutKeepSteps/5) },
+		func(r *runner.Result, c *ResultCut) { cutTests(r, c, cutKeepTests/5) },
+		cutEverything,
+	}
 	for _, stage := range stages {
 		stage(&r, cut)
 		if b, err = json.Marshal(cutResult{Result: &r, Cut: cut}); err == nil && len(b) <= limit {
@@ -65,9 +77,11 @@ func shorten(s string, n int, cut *ResultCut) string {
 	if len(s) <= n {
 		return s
 	}
-	cut.TextsShortened++
+	if !strings.Contains(s, cutMarker) { // counted once, however often cut
+		cut.TextsShortened++
+	}
 	head, tail := n/2, n/4
-	return fmt.Sprintf("%s\n[... %d bytes cut: result size budget ...]\n%s", s[:head], len(s)-head-tail, s[len(s)-tail:])
+	return fmt.Sprintf("%s\n[... %d%s\n%s", s[:head], len(s)-head-tail, cutMarker, s[len(s)-tail:])
 }
 
 func eachTest(r *runner.Result, fn func(*runner.TestResult)) {
@@ -87,22 +101,22 @@ func eachTest(r *runner.Result, fn func(*runner.TestResult)) {
 	}
 }
 
-func cutTexts(r *runner.Result, cut *ResultCut) {
-	r.Message = shorten(r.Message, cutTextBytes*4, cut)
+func cutTexts(r *runner.Result, cut *ResultCut, consoleBytes, textBytes int) {
+	r.Message = shorten(r.Message, textBytes*4, cut)
 	eachTest(r, func(t *runner.TestResult) {
-		t.Message = shorten(t.Message, cutTextBytes, cut)
-		t.Console = shorten(t.Console, cutConsoleBytes, cut)
+		t.Message = shorten(t.Message, textBytes, cut)
+		t.Console = shorten(t.Console, consoleBytes, cut)
 		t.Attempts = append([]runner.Attempt(nil), t.Attempts...)
 		for i := range t.Attempts {
 			a := &t.Attempts[i]
-			a.Message = shorten(a.Message, cutTextBytes, cut)
+			a.Message = shorten(a.Message, textBytes, cut)
 			a.Steps = append([]runner.StepResult(nil), a.Steps...)
 			for k := range a.Steps {
 				s := &a.Steps[k]
-				s.Summary = shorten(s.Summary, cutTextBytes, cut)
-				s.Message = shorten(s.Message, cutTextBytes, cut)
-				s.Match = shorten(s.Match, cutTextBytes, cut)
-				s.Output = shorten(s.Output, cutTextBytes, cut)
+				s.Summary = shorten(s.Summary, textBytes, cut)
+				s.Message = shorten(s.Message, textBytes, cut)
+				s.Match = shorten(s.Match, textBytes, cut)
+				s.Output = shorten(s.Output, textBytes, cut)
 			}
 		}
 	})
@@ -110,7 +124,7 @@ func cutTexts(r *runner.Result, cut *ResultCut) {
 		m := map[string]string{}
 		for k, v := range r.Captures {
 			if len(m) < cutKeepValues {
-				m[k] = shorten(v, cutTextBytes, cut)
+				m[k] = shorten(v, textBytes, cut)
 			} else {
 				cut.ValuesDropped++
 			}
@@ -130,25 +144,25 @@ func cutTexts(r *runner.Result, cut *ResultCut) {
 	}
 }
 
-func cutSteps(r *runner.Result, cut *ResultCut) {
+func cutSteps(r *runner.Result, cut *ResultCut, keep int) {
 	eachTest(r, func(t *runner.TestResult) {
 		t.Attempts = append([]runner.Attempt(nil), t.Attempts...)
 		for i := range t.Attempts {
 			a := &t.Attempts[i]
-			if n := len(a.Steps); n > 2*cutKeepSteps {
+			if n := len(a.Steps); n > 2*keep {
 				var kept []runner.StepResult
 				for k, s := range a.Steps {
-					if k < cutKeepSteps || k >= n-cutKeepSteps || s.Outcome != runner.Passed {
+					if k < keep || k >= n-keep || s.Outcome != runner.Passed {
 						kept = append(kept, s)
 					}
 				}
 				cut.StepsDropped += n - len(kept)
 				a.Steps = kept
 			}
-			if n := len(a.Measurements); n > 2*cutKeepSteps {
+			if n := len(a.Measurements); n > 2*keep {
 				var kept []runner.Measurement
 				for k, m := range a.Measurements {
-					if k < cutKeepSteps || k >= n-cutKeepSteps || m.Verdict != runner.VerdictPass {
+					if k < keep || k >= n-keep || m.Verdict != runner.VerdictPass {
 						kept = append(kept, m)
 					}
 				}
@@ -159,14 +173,14 @@ func cutSteps(r *runner.Result, cut *ResultCut) {
 	})
 }
 
-func cutTests(r *runner.Result, cut *ResultCut) {
+func cutTests(r *runner.Result, cut *ResultCut, keep int) {
 	n := len(r.Tests)
-	if n <= 2*cutKeepTests {
+	if n <= 2*keep {
 		return
 	}
 	var kept []runner.TestResult
 	for k, t := range r.Tests {
-		if k < cutKeepTests || k >= n-cutKeepTests || t.Outcome != runner.Passed {
+		if k < keep || k >= n-keep || t.Outcome != runner.Passed {
 			kept = append(kept, t)
 		}
 	}

@@ -125,9 +125,11 @@ func testSpecBombs(t *testing.T, s *server) {
 		}
 		j := s.waitFinal(t, jobOf(t, a).ID, 4*time.Minute)
 		var r struct {
-			Cut *struct {
+			Tests []json.RawMessage `json:"tests"`
+			Cut   *struct {
 				OriginalBytes  int `json:"original_bytes"`
 				TextsShortened int `json:"texts_shortened"`
+				TestsDropped   int `json:"tests_dropped"`
 			} `json:"cut"`
 		}
 		json.Unmarshal(j.Result, &r)
@@ -136,7 +138,9 @@ func testSpecBombs(t *testing.T, s *server) {
 			t.Errorf("result is %d bytes, over the 256 KiB budget", len(j.Result))
 		}
 		if r.Cut == nil || r.Cut.OriginalBytes <= 256<<10 {
-			t.Errorf("result of a job with 150 big matches is not marked cut: %.500s", j.Result)
+			t.Errorf("result of a job with 150 big consoles is not marked cut: %.500s", j.Result)
+		} else if len(r.Tests)+r.Cut.TestsDropped != 150 || len(r.Tests) < 100 {
+			t.Errorf("cut result keeps %d tests and says %d were dropped; want most of the 150 kept", len(r.Tests), r.Cut.TestsDropped)
 		}
 	})
 }
