@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -366,5 +368,47 @@ func TestDiskFullModeReserveAndRecovery(t *testing.T) {
 	case <-c.disk.spaceBack():
 	default:
 		t.Error("spaceBack not closed after recovery")
+	}
+}
+
+// TestBodyDeadline: a slow body is cut off with 408; a handler that works
+// longer than the deadline after reading its whole body keeps its context.
+func TestBodyDeadline(t *testing.T) {
+	const d = 300 * time.Millisecond
+	ctxErr := make(chan error, 1)
+	h := bodyDeadlineAfter(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]string
+		if err := decodeJSON(r.Body, &in, false); err != nil {
+			e := bodyError(err, "want JSON")
+			status, msg, _ := statusOf(e)
+			writeJSONError(w, status, msg, nil)
+			return
+		}
+		time.Sleep(2 * d) // the handler's work outlasts the body deadline
+		ctxErr <- r.Context().Err()
+		w.WriteHeader(http.StatusNoContent)
+	}), d)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"a":"b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-ctxErr; err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("after a whole body: status %d, handler context %v", resp.StatusCode, err)
+	}
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	b := make([]byte, 12)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "HTTP/1.1 408" {
+		t.Errorf("slow body: %q, %v; want 408", b, err)
 	}
 }
