@@ -140,38 +140,22 @@ func (c *limitedConn) Close() error {
 }
 
 // bodyDeadline gives every request BodyReadTimeout to send its body. A
-// submission extends it as its body arrives (see uploadBody). Once the body
-// has been read to its end the deadline is cleared: net/http then reads
-// the connection in the background, and a deadline passing there would
-// cancel the request's context while the handler still works.
+// submission extends it as its body arrives (see uploadBody). When the
+// body has been read to its end, net/http clears the deadline itself as it
+// starts its background read, so a handler that works longer keeps its
+// context (TestBodyDeadline).
 func bodyDeadline(h http.Handler) http.Handler { return bodyDeadlineAfter(h, BodyReadTimeout) }
 
 func bodyDeadlineAfter(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(time.Now().Add(d))
-			r.Body = &clearAtEOF{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// clearAtEOF clears the read deadline when the body ends.
-type clearAtEOF struct {
-	io.ReadCloser
-	clear func()
-	done  bool
-}
 
-func (c *clearAtEOF) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	if err == io.EOF && !c.done {
-		c.done = true
-		c.clear()
-	}
-	return n, err
-}
 
 // ErrSlowBody: the client sent its body too slowly (408).
 var ErrSlowBody = errors.New("request body arrived too slowly")
@@ -186,7 +170,6 @@ type rateReader struct {
 	n       int64
 	grace   time.Duration
 	minRate int64
-	eof     bool
 }
 
 // uploadBody wraps a submission's body in the minimum-rate rule.
@@ -196,17 +179,10 @@ func uploadBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
 }
 
 func (rr *rateReader) Read(p []byte) (int, error) {
-	if rr.eof {
-		return rr.r.Read(p)
-	}
 	allowed := rr.grace + time.Duration(rr.n*int64(time.Second)/rr.minRate)
 	_ = rr.set(rr.start.Add(allowed))
 	n, err := rr.r.Read(p)
 	rr.n += int64(n)
-	if err == io.EOF {
-		rr.eof = true
-		_ = rr.set(time.Time{}) // see bodyDeadline
-	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = ErrSlowBody
 	}
