@@ -155,8 +155,6 @@ func bodyDeadlineAfter(h http.Handler, d time.Duration) http.Handler {
 	})
 }
 
-
-
 // ErrSlowBody: the client sent its body too slowly (408).
 var ErrSlowBody = errors.New("request body arrived too slowly")
 
