@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -506,9 +507,18 @@ func (a *API) console(w http.ResponseWriter, r *http.Request, _ Principal) error
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := r.PathValue("id")
-	j, err := a.c.Cancel(r.Context(), id, p.Actor())
+	ctx := r.Context()
+	if a.c.disk.Full() { // a job whose final state waits for space: answer, don't hang
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	j, err := a.c.Cancel(ctx, id, p.Actor())
 	if a.c.disk.check(err) && a.c.disk.freeReserve() { // a cancel is worth the reserve
-		j, err = a.c.Cancel(r.Context(), id, p.Actor())
+		j, err = a.c.Cancel(ctx, id, p.Actor())
+	}
+	if errors.Is(err, context.DeadlineExceeded) && a.c.disk.Full() {
+		return fmt.Errorf("cancel of job %s: its final state waits for disk space: %w", id, ErrDiskFull)
 	}
 	if err != nil {
 		return err
