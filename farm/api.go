@@ -97,6 +97,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
 	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
 	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	a.trustRoutes() // api_trust.go
 	a.uiRoutes()
 	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
@@ -316,7 +317,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
-	r.Body = http.MaxBytesReader(w, uploadBody(w, r), a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, uploadBody(w, r), a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad multipart body: %v", err)
@@ -329,6 +330,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 		spool              *os.File
 		fwName             string
 		job                *JobView
+		prov               provenanceParts // signature, sbom (api_trust.go)
 	)
 	defer func() {
 		if spool != nil {
@@ -341,6 +343,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			Firmware: fw, FirmwareName: fwName, FirmwareVersion: opts.FirmwareVersion,
 			SpecSrc: spec, SpecFilename: specName, Vars: opts.Vars, Type: opts.Type, Tags: opts.Tags,
 			Priority: opts.Priority, Labels: opts.Labels, Submitter: p.Actor(),
+			Signature: prov.signature, SBOM: prov.sbom,
 		})
 	}
 	for {
@@ -407,8 +410,15 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			if n > a.maxUpload() {
 				return &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
 			}
+		case "signature", "sbom":
+			if job != nil || spool != nil {
+				return badRequest("the %s part must come before the firmware part", part.FormName())
+			}
+			if err := prov.read(part); err != nil {
+				return err
+			}
 		default:
-			return badRequest("unknown part %q (want options, spec, firmware)", part.FormName())
+			return badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
 		}
 	}
 	if !haveSpec {

@@ -103,7 +103,8 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		state, reason = store.StateCancelled, ce.reason
 	}
 	c.mu.Unlock()
-	requeue := state == store.StateError && !errors.Is(cause, errShutdown) && ce == nil && n < c.cfg.MaxAttempts
+	farmFault := isFarmFault(runErr) // not the board's fault, and no other board would do better
+	requeue := state == store.StateError && !errors.Is(cause, errShutdown) && ce == nil && n < c.cfg.MaxAttempts && !farmFault
 	if requeue {
 		reason = fmt.Sprintf("attempt %d on %s: %s", n, s.cfg.Name, reason)
 	}
@@ -115,7 +116,7 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		log.Error("recording the attempt's end", "err", err)
 	}
 	log.Info("attempt finished", "state", state, "reason", reason, "requeued", requeue)
-	if j.Submitter != HealthSubmitter {
+	if j.Submitter != HealthSubmitter && !farmFault {
 		c.boardOutcome(ctx, s, j, state, reason)
 	}
 	c.release(a, true)
@@ -168,6 +169,9 @@ func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *
 	rb.Power = markedPower{Power: rb.Power, s: s}
 	if rb.Flasher != nil {
 		rb.Flasher = markedFlasher{Flasher: rb.Flasher, s: s}
+	}
+	if err := c.verifyStored(ctx, full, s.cfg.Type); err != nil { // trust.go
+		return nil, err
 	}
 	fw := specs.Firmware{Name: j.Firmware.Name, Version: j.Firmware.Version, SHA256: j.Firmware.SHA256, Path: c.firmwarePath(j.Firmware.SHA256)}
 	pump := newEventPump(c, j.ID)

@@ -35,6 +35,7 @@ var farmFileSchema = &hcl.BodySchema{
 		{Type: "board_type", LabelNames: []string{"name"}},
 		{Type: "board", LabelNames: []string{"name"}},
 		{Type: "webhook", LabelNames: []string{"name"}},
+		{Type: "trust"},
 	},
 }
 
@@ -169,6 +170,15 @@ func (d *decoder) farm(body hcl.Body, filename string) *Farm {
 			if bd := d.board(b, farm); bd != nil {
 				farm.Boards = append(farm.Boards, *bd)
 			}
+		}
+	}
+	for _, b := range c.Blocks {
+		if b.Type == "trust" {
+			if farm.Trust != nil {
+				d.errorf(b.DefRange, "Duplicate trust block", "A farm file has at most one trust block; per-type policies go in board_type blocks inside it.")
+				continue
+			}
+			farm.Trust = d.trust(b, farm)
 		}
 	}
 	hookNames := newNameCheck("webhook")

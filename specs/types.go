@@ -33,6 +33,7 @@ type Farm struct {
 	BoardTypes     []BoardType `json:"board_types"`
 	Boards         []Board     `json:"boards"`
 	Webhooks       []Webhook   `json:"webhooks,omitempty"`
+	Trust          *Trust      `json:"trust,omitempty"` // nil: no trust block (mode off)
 	Filename       string      `json:"filename"`
 }
 

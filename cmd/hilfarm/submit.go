@@ -42,6 +42,8 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	junit := fs.String("junit", "", "write the JUnit XML report to `file` (implies --wait)")
 	jsonOut := fs.String("json", "", "write the final job as JSON to `file` (implies --wait)")
 	quiet := fs.Bool("quiet", false, "with --wait, print the progress but not the console")
+	signature := fs.String("signature", "", "SSH signature `file` of the firmware (ssh-keygen -Y sign -n hilfarm)")
+	sbom := fs.String("sbom", "", "CycloneDX JSON SBOM `file` of the firmware")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	opts := submitOptions{Type: *boardType, Priority: *priority, FirmwareVersion: *fwVersion}
+	opts := submitOptions{Type: *boardType, Priority: *priority, FirmwareVersion: *fwVersion, signature: *signature, sbom: *sbom}
 	if len(vars) > 0 {
 		opts.Vars = vars
 	}

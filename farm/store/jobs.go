@@ -39,6 +39,7 @@ type Firmware struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Size    int64  `json:"size,omitempty"`
+	Provenance
 }
 
 // Job is one submission: a firmware candidate and a spec, with its verdict.
@@ -107,12 +108,16 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 	}
 	_, err := db.w.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
 		firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
-		submitter, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
-		j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
-		j.Submitter, StateQueued, ms(j.Created))
+		submitter, state, created_ms, signature, signature_status, signer, sbom, firmware_size)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		append([]any{j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
+			j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
+			j.Submitter, StateQueued, ms(j.Created)}, provenanceArgs(&j.Firmware)...)...)
 	if err != nil {
 		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
+	}
+	if err := db.putSBOM(ctx, j); err != nil {
+		return err
 	}
 	j.State = StateQueued
 	return nil
@@ -120,7 +125,7 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 
 const jobCols = `id, spec_name, spec_src, spec_filename, firmware_sha256, firmware_name,
 	firmware_version, selector, vars, labels, priority, submitter, state, reason, board,
-	attempts, created_ms, started_ms, ended_ms, result`
+	attempts, created_ms, started_ms, ended_ms, result, signature, signature_status, signer, sbom, firmware_size`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -128,12 +133,16 @@ func scanJob(s scanner) (*Job, error) {
 	var j Job
 	var sel, vars, labels, result string
 	var created, started, ended int64
+	var prov provenanceCols
 	err := s.Scan(&j.ID, &j.SpecName, &j.SpecSrc, &j.SpecFilename, &j.Firmware.SHA256,
 		&j.Firmware.Name, &j.Firmware.Version, &sel, &vars, &labels, &j.Priority,
 		&j.Submitter, &j.State, &j.Reason, &j.Board, &j.Attempts, &created, &started,
-		&ended, &result)
+		&ended, &result, &prov.signature, &prov.status, &prov.signer, &prov.sbom, &prov.size)
 	if err != nil {
 		return nil, err
+	}
+	if err := prov.into(&j.Firmware); err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.ID, err)
 	}
 	j.Selector = json.RawMessage(sel)
 	if err := json.Unmarshal([]byte(vars), &j.Vars); err != nil {

@@ -8,6 +8,7 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { SearchAddon } from "@xterm/addon-search";
 import uPlot from "uplot";
+import { provenanceBox, trustBox } from "./provenance.js";
 
 const CSRF = "X-Hilfarm-CSRF";
 const ROLES = ["viewer", "submitter", "operator", "admin"];
@@ -274,7 +275,7 @@ function pageFarm() {
   render(h("h1", {}, "Farm"), summary,
     h("div", { class: "scroll" }, h("table", { class: "boards" },
       h("thead", {}, h("tr", {}, ["Board", "Type", "Tags", "State", "Health", "Job / holder", ""].map((c) => h("th", {}, c)))),
-      body)));
+      body)), trustBox(api));
   const live = new Live(() => "/api/v1/live", {
     onmessage: (data) => {
       const snap = JSON.parse(data);
@@ -405,7 +406,7 @@ async function pageJob(id) {
   const cancel = h("button", { class: "cancel", id: "job-cancel", onclick: () => action(() => api("POST", `/api/v1/jobs/${job.id}/cancel`)) }, "Cancel");
   render(
     h("h1", {}, "Job ", h("span", { class: "mono" }, job.id), " ", state),
-    reason, info,
+    reason, info, provenanceBox(job),
     h("p", {}, link(`/api/v1/jobs/${job.id}/junit.xml`, "JUnit XML"), " · ", link(`/api/v1/jobs/${job.id}/console`, "raw console"),
       " · ", link(`/compare?spec=${encodeURIComponent(job.spec)}&candidate=${job.firmware.sha256}`, "compare"),
       " · ", link(`/trends?spec=${encodeURIComponent(job.spec)}`, "trends"),
