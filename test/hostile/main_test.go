@@ -103,6 +103,7 @@ type server struct {
 	done                  chan error
 	tokens                map[string]string // role -> token
 	peak                  int64             // highest VmHWM seen by healthy, over restarts
+	owner                 testing.TB        // the test that stops every process of this server
 }
 
 type syncBuffer struct {
@@ -141,7 +142,7 @@ func startServerN(t testing.TB, dataDir string, n int) *server {
 	if dataDir == "" {
 		dataDir = filepath.Join(dir, "data")
 	}
-	s := &server{dir: dir, farm: filepath.Join(dir, "farm.hcl"), addr: addr, data: dataDir, tokens: map[string]string{}}
+	s := &server{dir: dir, farm: filepath.Join(dir, "farm.hcl"), addr: addr, data: dataDir, tokens: map[string]string{}, owner: t}
 	files := map[string]string{
 		"farm.hcl":  fmt.Sprintf(farmTemplate, addr, dataDir, simBoards(n)),
 		"fw.hcl":    goodModel,
@@ -171,13 +172,15 @@ func (s *server) start(t testing.TB) {
 	}
 	cmd.Dir = s.dir
 	s.cmd, s.log, s.done = cmd, &syncBuffer{}, make(chan error, 1)
-	cmd.Stdout, cmd.Stderr = s.log, s.log
+	log := s.log
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := s.done
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	// The server outlives the subtest that restarted it: its owner stops it.
+	s.owner.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
@@ -187,8 +190,8 @@ func (s *server) start(t testing.TB) {
 				<-done
 			}
 		}
-		if t.Failed() {
-			t.Logf("hilfarm serve log (tail):\n%s", tail(s.log.String(), 8000))
+		if s.owner.Failed() {
+			s.owner.Logf("hilfarm serve log (tail):\n%s", tail(log.String(), 8000))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
