@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -47,6 +48,7 @@ type API struct {
 
 	mu       sync.Mutex
 	conns    map[*websocket.Conn]struct{}
+	tokens   map[*websocket.Conn]string // the token id of each websocket (revoke.go)
 	closing  bool
 	handlers sync.WaitGroup
 }
@@ -56,7 +58,7 @@ func NewAPI(c *Controller, opts APIOptions) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}}
+	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}, tokens: map[*websocket.Conn]string{}}
 	a.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: a.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeJSONError(w, status, "websocket: "+reason.Error(), nil)
@@ -159,6 +161,10 @@ func statusOf(err error) (int, string, any) {
 			diags = rej.Diagnostics
 		}
 		return rej.Status, rej.Message, diags
+	case errors.Is(err, ErrSlowBody) || errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, ErrSlowBody.Error(), nil
+	case errors.Is(err, ErrDiskFull) || store.IsFull(err):
+		return http.StatusInsufficientStorage, "the data disk of the farm is full: nothing was stored; try again later", nil
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), nil
 	case errors.As(err, &he):
@@ -182,6 +188,7 @@ func (a *API) errors(h func(http.ResponseWriter, *http.Request) error) http.Hand
 		if err == nil {
 			return
 		}
+		a.c.disk.check(err)
 		status, msg, diags := statusOf(err)
 		if status >= 500 {
 			a.log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -216,7 +223,7 @@ func (a *API) handle(role string, h func(http.ResponseWriter, *http.Request, Pri
 		if p.Cookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfSafe(r) {
 			return fmt.Errorf("%w: a request authenticated by the session cookie must send the %s header", ErrForbidden, CSRFHeader)
 		}
-		return h(w, r, p)
+		return h(w, withPrincipal(r, p), p)
 	})
 }
 
@@ -232,7 +239,11 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	for _, b := range a.c.Boards() {
 		states[b.State]++
 	}
-	_ = writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "boards": states})
+	out := map[string]any{"status": "ok", "boards": states}
+	if a.c.disk.Full() {
+		out["disk_full"] = true
+	}
+	_ = writeJSON(w, http.StatusOK, out)
 }
 
 // ---------------------------------------------------------------- login
@@ -246,8 +257,8 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Token string `json:"token"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
-		return badRequest("login: bad JSON: %v", err)
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, 4<<10), &in, false); err != nil {
+		return bodyError(err, "login: bad JSON")
 	}
 	p, err := a.opts.Auth.Verify(r.Context(), in.Token)
 	if err != nil {
@@ -298,11 +309,14 @@ func (a *API) maxUpload() int64 {
 // other order it is spooled to a temporary file first. It is never held in
 // memory.
 func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if a.c.disk.Full() {
+		return ErrDiskFull
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, uploadBody(w, r), a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad multipart body: %v", err)
@@ -337,17 +351,18 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			break
 		}
 		if err != nil {
-			return badRequest("bad multipart body: %v", err)
+			return bodyError(err, "bad multipart body")
 		}
 		switch part.FormName() {
 		case "options":
 			if haveOpts {
 				return badRequest("two options parts")
 			}
-			dec := json.NewDecoder(io.LimitReader(part, maxOptionsBytes))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&opts); err != nil {
-				return badRequest("options: bad JSON: %v", err)
+			if err := decodeJSON(io.LimitReader(part, maxOptionsBytes), &opts, true); err != nil {
+				return bodyError(err, "options: bad JSON")
+			}
+			if err := checkSubmitOptions(&opts, p.Role); err != nil {
+				return err
 			}
 			haveOpts = true
 		case "spec":
@@ -356,17 +371,23 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 			}
 			b, err := io.ReadAll(io.LimitReader(part, maxSpecBytes+1))
 			if err != nil {
-				return badRequest("spec: %v", err)
+				return bodyError(err, "spec")
 			}
 			if len(b) > maxSpecBytes {
 				return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("spec larger than %d bytes", maxSpecBytes)}
 			}
-			spec, specName, haveSpec = b, part.FileName(), true
+			name, err := partFileName(part, "spec")
+			if err != nil {
+				return err
+			}
+			spec, specName, haveSpec = b, name, true
 		case "firmware":
 			if job != nil || spool != nil {
 				return badRequest("two firmware parts")
 			}
-			fwName = part.FileName()
+			if fwName, err = partFileName(part, "firmware"); err != nil {
+				return err
+			}
 			if fwName == "" {
 				fwName = "firmware"
 			}
@@ -468,7 +489,19 @@ func (a *API) console(w http.ResponseWriter, r *http.Request, _ Principal) error
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := r.PathValue("id")
-	j, err := a.c.Cancel(r.Context(), id, p.Actor())
+	ctx := r.Context()
+	if a.c.disk.Full() { // a job whose final state waits for space: answer, don't hang
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	j, err := a.c.Cancel(ctx, id, p.Actor())
+	if a.c.disk.check(err) && a.c.disk.freeReserve() { // a cancel is worth the reserve
+		j, err = a.c.Cancel(ctx, id, p.Actor())
+	}
+	if errors.Is(err, context.DeadlineExceeded) && a.c.disk.Full() {
+		return fmt.Errorf("cancel of job %s: its final state waits for disk space: %w", id, ErrDiskFull)
+	}
 	if err != nil {
 		return err
 	}
@@ -495,13 +528,14 @@ func (a *API) maintenance(w http.ResponseWriter, r *http.Request, p Principal) e
 		On     *bool  `json:"on"`
 		Reason string `json:"reason"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}: %v", err)
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, 16<<10), &in, true); err != nil {
+		return bodyError(err, "maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}")
 	}
 	if in.On == nil {
 		return badRequest("maintenance wants JSON {\"on\": true|false, \"reason\": \"...\"}")
+	}
+	if err := checkText("reason", in.Reason, MaxTextBytes); err != nil {
+		return err
 	}
 	name := r.PathValue("name")
 	// SetMaintenance writes the audit record.

@@ -13,10 +13,13 @@ import (
 // track), waits up to 10 s for requests in flight, and waits for every
 // websocket handler to return.
 func (a *API) Serve(ctx context.Context, ln net.Listener) error {
+	// The connection caps and body deadlines are in httplimits.go: a body
+	// has BodyReadTimeout, a submission UploadMinRate (no ReadTimeout, which
+	// would be one figure for a login and a 64 MiB upload alike).
+	ln = LimitListener(ln, MaxConnsPerAddr, connBudget())
 	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Minute, // a 64 MiB upload over a slow link
+		Handler:           bodyDeadline(a.Handler()),
+		ReadHeaderTimeout: HeaderReadTimeout,
 		WriteTimeout:      10 * time.Minute, // long console downloads; websockets set their own deadlines
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -26,6 +29,10 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 	srv.RegisterOnShutdown(a.CloseWebsockets)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	rctx, stopRevocations := context.WithCancel(ctx)
+	revDone := make(chan struct{})
+	go func() { defer close(revDone); a.watchRevocations(rctx) }()
+	defer func() { stopRevocations(); <-revDone }()
 	select {
 	case err := <-errc:
 		a.CloseWebsockets()

@@ -281,11 +281,26 @@ func TestAPIBadInput(t *testing.T) {
 		}
 	})
 
-	t.Run("path traversal filename is stored by hash", func(t *testing.T) {
+	t.Run("path traversal filename is refused", func(t *testing.T) {
+		for _, order := range [][]string{streamOrder, {"firmware", "spec", "options"}} {
+			for _, name := range []string{"../../../../tmp/evil.hcl", "..", `a\b`, "bad\xff.bin", strings.Repeat("x", 256)} {
+				a := e.submit(t, sub, order, `{}`, bootSpec, name, good)
+				if a.status != http.StatusBadRequest {
+					t.Errorf("firmware named %q: status %d, want 400: %s", name, a.status, a.body)
+				}
+			}
+		}
+		matches, _ := filepath.Glob(filepath.Join(e.tc.dir, "firmware", ".spool-*"))
+		if len(matches) != 0 {
+			t.Errorf("spool files left behind: %v", matches)
+		}
+	})
+
+	t.Run("firmware is stored by hash", func(t *testing.T) {
 		e.tc.SetMaintenance(context.Background(), "sim-a", true, "hold the queue", "test")
 		e.tc.SetMaintenance(context.Background(), "sim-b", true, "hold the queue", "test")
 		for _, order := range [][]string{streamOrder, {"firmware", "spec", "options"}} {
-			a := e.submit(t, sub, order, `{}`, bootSpec, "../../../../tmp/evil.hcl", good)
+			a := e.submit(t, sub, order, `{}`, bootSpec, "evil.hcl", good)
 			if a.status != http.StatusCreated {
 				t.Fatalf("status %d: %s", a.status, a.body)
 			}

@@ -80,6 +80,9 @@ func (a *API) upgrade(w http.ResponseWriter, r *http.Request) *websocket.Conn {
 		return nil
 	}
 	a.conns[conn] = struct{}{}
+	if id := principalOf(r).TokenID; id != "" {
+		a.tokens[conn] = id
+	}
 	a.handlers.Add(1)
 	a.mu.Unlock()
 	return conn
@@ -90,6 +93,7 @@ func (a *API) release(conn *websocket.Conn) {
 	a.mu.Lock()
 	if _, ok := a.conns[conn]; ok {
 		delete(a.conns, conn)
+		delete(a.tokens, conn)
 		a.handlers.Done()
 	}
 	a.mu.Unlock()

@@ -96,10 +96,8 @@ func (a *API) specMeasurements(w http.ResponseWriter, r *http.Request, _ Princip
 
 // decodeStrict decodes a small JSON body and rejects unknown fields.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any, want string) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("want JSON %s: %v", want, err)
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, 16<<10), v, true); err != nil {
+		return bodyError(err, "want JSON "+want)
 	}
 	return nil
 }
@@ -119,6 +117,9 @@ func (a *API) hold(w http.ResponseWriter, r *http.Request, p Principal) error {
 	}
 	if in.Reason == "" {
 		return badRequest("a hold needs a reason (everyone sees it): want JSON %s", want)
+	}
+	if err := checkText("reason", in.Reason, MaxTextBytes); err != nil {
+		return err
 	}
 	// Hold writes the audit record.
 	v, err := a.c.Hold(r.Context(), r.PathValue("name"), p.Actor(), d, in.Reason)

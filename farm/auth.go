@@ -102,6 +102,9 @@ func CreateToken(ctx context.Context, db *store.DB, name, role string, now time.
 	if strings.TrimSpace(name) == "" {
 		return "", store.Token{}, errors.New("a token needs a name")
 	}
+	if err := checkName("token name", name); err != nil {
+		return "", store.Token{}, fmt.Errorf("token %q: %w", name, err)
+	}
 	var idb [6]byte
 	var sb [24]byte
 	if _, err := rand.Read(idb[:]); err != nil {

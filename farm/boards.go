@@ -117,7 +117,7 @@ func (c *Controller) openSlot(ctx context.Context, s *slot) {
 	ro.Logger = c.log
 	ro.OnLost = func(lost bool) { c.consoleChanged(name, lost) }
 	ro.Start = start
-	s.rec = NewRecorder(name, h.ConsoleSource(), c.db, ro)
+	s.rec = NewRecorder(name, h.ConsoleSource(), diskSink{c}, ro)
 	c.rec.Add(1)
 	go func() {
 		defer c.rec.Done()

@@ -109,6 +109,7 @@ type Controller struct {
 	fwDir string
 	now   func() time.Time
 	hub   *hub
+	disk  *diskGuard // disk-full mode (diskfull.go)
 
 	mu      sync.Mutex
 	slots   map[string]*slot
@@ -154,6 +155,7 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = slog.New(newDiskLogHandler(cfg.Logger.Handler())) // disk-full errors: rate-limited
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -175,6 +177,8 @@ func New(cfg Config) (*Controller, error) {
 	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
 		return nil, fmt.Errorf("farm: firmware store: %w", err)
 	}
+	cleanSpool(c.fwDir, c.log)
+	c.disk = newDiskGuard(cfg.DataDir, c.log, c.poke)
 	if err := c.loadVerdictKey(); err != nil {
 		return nil, err
 	}
@@ -284,6 +288,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	cancelRun()
 	bg.Wait()
+	c.disk.close()
 	c.closeBoards()
 	c.rec.Wait()
 	c.hooks.Wait()

@@ -38,6 +38,7 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 	n, err := c.db.StartAttempt(ctx, j.ID, s.cfg.Name, start, c.now())
 	if err != nil {
 		// Cancelled while it was being leased, or the store failed.
+		c.disk.check(err)
 		log.Info("job not started", "err", err)
 		c.release(a, false)
 		return
@@ -94,7 +95,7 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 	}
 	var resJSON json.RawMessage
 	if res != nil {
-		resJSON, _ = json.Marshal(res)
+		resJSON = budgetResult(res, MaxResultBytes) // cut to size, marked (resultbudget.go)
 	}
 	c.mu.Lock()
 	if a.cancelReq != nil && ce == nil { // cancelled after the outcome was read
@@ -108,7 +109,10 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		reason = fmt.Sprintf("attempt %d on %s: %s", n, s.cfg.Name, reason)
 	}
 	end := store.AttemptEnd{State: state, Reason: reason, LogEnd: s.rec.Offset(), Result: resJSON, At: c.now(), Requeue: requeue}
-	if err := c.db.FinishAttempt(context.WithoutCancel(ctx), j.ID, n, end); err != nil {
+	// On a full disk this waits until it is written (diskfull.go).
+	if err := c.mustWrite(ctx, "job "+j.ID+": final state", func(ctx context.Context) error {
+		return c.db.FinishAttempt(ctx, j.ID, n, end)
+	}); err != nil {
 		log.Error("recording the attempt's end", "err", err)
 	}
 	log.Info("attempt finished", "state", state, "reason", reason, "requeued", requeue)

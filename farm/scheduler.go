@@ -26,6 +26,9 @@ func (c *Controller) scheduleLoop(ctx context.Context) {
 // first come first served). A job that already had an infrastructure error
 // on a board goes to a different matching board when the farm has one.
 func (c *Controller) schedule(ctx context.Context) {
+	if c.disk.Full() { // no job starts on a full disk; its probe pokes when space returns
+		return
+	}
 	c.mu.Lock()
 	idle := 0 // boards that could take a job (quarantined ones take health checks)
 	for _, n := range c.names {
