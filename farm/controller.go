@@ -113,6 +113,7 @@ type Controller struct {
 	slots   map[string]*slot
 	names   []string
 	running map[string]*activeJob
+	pending map[string]pendingError // by job: errors not yet charged to a board (verdicts.go)
 	ctx     context.Context  // Run's context, while running
 	results map[string]int64 // final jobs by state, for metrics
 	wake    chan struct{}
@@ -166,6 +167,7 @@ func New(cfg Config) (*Controller, error) {
 		hub:     newHub(),
 		slots:   map[string]*slot{},
 		running: map[string]*activeJob{},
+		pending: map[string]pendingError{},
 		wake:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 	}
@@ -211,9 +213,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	// Boards first: every board is in its safe state before interrupted
 	// jobs are settled.
 	c.openBoards(runCtx, persisted)
-	interrupted, err := c.db.RecoverInterrupted(ctx, "controller restarted", c.now(), func(_ string, attempts int) bool {
-		return attempts < c.cfg.MaxAttempts
-	})
+	interrupted, err := c.db.RecoverInterruptedWith(ctx, reasonRestarted, c.now(), c.afterRestart(ctx))
 	if err != nil {
 		return err
 	}

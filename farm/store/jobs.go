@@ -318,6 +318,14 @@ type Interrupted struct {
 // given reason (e.g. "controller restarted"), and returns them. Their jobs
 // are requeued when requeue says so, else they end as error too.
 func (db *DB) RecoverInterrupted(ctx context.Context, reason string, at time.Time, requeue func(jobID string, attempts int) bool) ([]Interrupted, error) {
+	return db.RecoverInterruptedWith(ctx, reason, at, func(jobID string, attempts int) (bool, string) {
+		return requeue != nil && requeue(jobID, attempts), reason
+	})
+}
+
+// RecoverInterruptedWith is RecoverInterrupted where decide also says the
+// reason a job that is not requeued ends with (its attempt keeps reason).
+func (db *DB) RecoverInterruptedWith(ctx context.Context, reason string, at time.Time, decide func(jobID string, attempts int) (requeue bool, jobReason string)) ([]Interrupted, error) {
 	var out []Interrupted
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT a.job_id, a.n, a.board, j.attempts FROM attempts a
@@ -345,12 +353,12 @@ func (db *DB) RecoverInterrupted(ctx context.Context, reason string, at time.Tim
 				WHERE job_id = ? AND n = ?`, StateError, reason, ms(at), it.JobID, it.N); err != nil {
 				return err
 			}
-			if requeue != nil && requeue(it.JobID, attempts[i]) {
+			if again, jobReason := decide(it.JobID, attempts[i]); again {
 				_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, board = '', reason = ? WHERE id = ?`,
 					StateQueued, reason, it.JobID)
 			} else {
 				_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE id = ?`,
-					StateError, reason, ms(at), it.JobID)
+					StateError, jobReason, ms(at), it.JobID)
 			}
 			if err != nil {
 				return err
@@ -487,4 +495,15 @@ func (db *DB) QueueAhead(ctx context.Context, id string) (int, map[string]int, e
 		pos += n
 	}
 	return pos, ahead, rows.Err()
+}
+
+// AttemptsEndedWith counts a job's attempts that ended with exactly reason.
+func (db *DB) AttemptsEndedWith(ctx context.Context, jobID, reason string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM attempts WHERE job_id = ? AND reason = ? AND state != ?",
+		jobID, reason, StateRunning).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: attempts of job %s: %w", jobID, err)
+	}
+	return n, nil
 }
