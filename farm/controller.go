@@ -114,8 +114,8 @@ type Controller struct {
 	names   []string
 	running map[string]*activeJob
 	pending map[string]pendingError // by job: errors not yet charged to a board (verdicts.go)
-	ctx     context.Context  // Run's context, while running
-	results map[string]int64 // final jobs by state, for metrics
+	ctx     context.Context         // Run's context, while running
+	results map[string]int64        // final jobs by state, for metrics
 	wake    chan struct{}
 	ready   chan struct{}
 	jobs    sync.WaitGroup

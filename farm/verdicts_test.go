@@ -2,11 +2,11 @@ package farm
 
 import (
 	"context"
-	"fmt"
-	"errors"
-	"io"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
