@@ -486,6 +486,9 @@ func (a *API) console(w http.ResponseWriter, r *http.Request, _ Principal) error
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := r.PathValue("id")
+	if err := a.mayCancel(r.Context(), p, id); err != nil {
+		return err
+	}
 	j, err := a.c.Cancel(r.Context(), id, p.Actor())
 	if err != nil {
 		return err

@@ -149,3 +149,22 @@ func (c *Controller) settlePending(ctx context.Context, j *store.Job) {
 		c.boardOutcome(ctx, s, j, store.StateError, prev.reason)
 	}
 }
+
+// mayCancel applies the cancel rules (docs/api.md): submitters cancel the
+// jobs they submitted; operators and admins cancel any job, health checks
+// included. A job submitted with another token of the same name is not
+// the submitter's own: the submitter is the name with the token id.
+func (a *API) mayCancel(ctx context.Context, p Principal, id string) error {
+	if p.Can(RoleOperator) {
+		return nil
+	}
+	j, err := a.c.db.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	if j.Submitter != p.Actor() {
+		return fmt.Errorf("%w: %s may cancel only its own jobs; job %s was submitted by %s (operators and admins cancel any job)",
+			ErrForbidden, p.Actor(), id, j.Submitter)
+	}
+	return nil
+}
