@@ -419,6 +419,16 @@ func (a *API) jobs(w http.ResponseWriter, r *http.Request, _ Principal) error {
 			f.States = append(f.States, st)
 		}
 	}
+	switch k := r.URL.Query().Get("kind"); k {
+	case "", store.KindCandidate:
+		f.Kind = store.KindCandidate // health checks are not candidates: listed only when asked for
+	case store.KindHealthCheck:
+		f.Kind = k
+	case "all":
+	default:
+		return badRequest("unknown kind %q (kinds: candidate, health_check, all)", k)
+	}
+	f.Board = r.URL.Query().Get("board")
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 || n > 10000 {

@@ -414,7 +414,7 @@ func (f *liveFeed) run() {
 func (a *API) liveSnapshot() ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, err := a.c.Jobs(ctx, store.JobFilter{States: []string{store.StateQueued, store.StateRunning}, Limit: 1000})
+	q, err := a.c.Jobs(ctx, store.JobFilter{States: []string{store.StateQueued, store.StateRunning}, Kind: store.KindCandidate, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}

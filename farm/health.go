@@ -15,8 +15,9 @@ import (
 	"github.com/hilfarm/hilfarm/specs"
 )
 
-// HealthSubmitter is the submitter of the controller's own health-check jobs.
-const HealthSubmitter = "hilfarm:health"
+// HealthSubmitter is the submitter of the controller's own health-check
+// jobs: their kind is store.KindHealthCheck.
+const HealthSubmitter = store.HealthSubmitter
 
 // jobSelector is what the scheduler matches a job against: the spec's
 // selector, optionally pinned to one board (health checks). A pinned health

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hilfarm/hilfarm/specs"
 )
 
 // holdQueue puts every board of testFarm in maintenance so jobs stay queued.
@@ -143,5 +148,85 @@ func TestWebsocketCloseCodes(t *testing.T) {
 			t.Errorf("%s after a 5000-byte message: %v, want close 1009", path, err)
 		}
 		c.Close()
+	}
+}
+
+// TestHealthChecksAreNotCandidates: a health check fires no webhook, is
+// left out of the job list and the live queue by default, and is listed
+// with ?kind=health_check (and ?board= for the board's page).
+func TestHealthChecksAreNotCandidates(t *testing.T) {
+	leakCheck(t)
+	farmSrc := strings.Replace(testFarm, `board_type "sim" {}`, `board_type "sim" {
+  health_check = "health.hcl"
+}`, 1)
+	got := make(chan WebhookPayload, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p WebhookPayload
+		json.NewDecoder(r.Body).Decode(&p)
+		got <- p
+	}))
+	defer receiver.Close()
+	hooks := NewWebhooks([]specs.Webhook{{Name: "ota", URL: receiver.URL, Events: []string{"passed", "failed", "error", "cancelled"}}}, WebhookOptions{})
+	hctx, stopHooks := context.WithCancel(context.Background())
+	hooksDone := make(chan error)
+	go func() { hooksDone <- hooks.Run(hctx) }()
+	defer func() { stopHooks(); <-hooksDone }()
+	e := startAPI(t, farmSrc, func(c *Config) {
+		c.HealthEvery, c.QuarantineCheckEvery = -1, -1
+		c.OnJobFinished = append(c.OnJobFinished, func(v JobView) { hooks.JobFinished(v.Job) })
+		if err := os.WriteFile(filepath.Join(filepath.Dir(c.Farm.Filename), "health.hcl"), []byte(healthSpec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := context.Background()
+	// The health check needs firmware on the board: flash it with a job first.
+	first := e.submitOK(t, e.tokens[RoleSubmitter])
+	if v := waitJob(t, e.tc.Controller, first.ID); v.State != "passed" {
+		t.Fatalf("first job: %s (%s)", v.State, v.Reason)
+	} else {
+		first = *v
+	}
+	if p := <-got; p.Job != first.ID || p.Event != "passed" {
+		t.Fatalf("webhook of the first job: %+v", p)
+	}
+	h, err := e.tc.SubmitHealthCheck(ctx, first.Board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hv := waitJob(t, e.tc.Controller, h.ID); hv.Kind != "health_check" {
+		t.Fatalf("health check: %s, kind %q", hv.State, hv.Kind)
+	}
+	second := e.submitOK(t, e.tokens[RoleSubmitter])
+	waitJob(t, e.tc.Controller, second.ID)
+	// Deliveries are in order: the health check's would come before this.
+	if p := <-got; p.Job != second.ID {
+		t.Errorf("webhook after the health check is for job %s (event %s, firmware %s), want the candidate %s", p.Job, p.Event, p.Firmware.SHA256, second.ID)
+	}
+	list := func(query string) []string {
+		t.Helper()
+		a := e.do(t, "GET", "/api/v1/jobs"+query, e.tokens[RoleViewer], "", nil)
+		if a.status != 200 {
+			t.Fatalf("GET /api/v1/jobs%s: %d %s", query, a.status, a.body)
+		}
+		var js []JobView
+		json.Unmarshal(a.body, &js)
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, j.ID+"/"+j.Kind)
+		}
+		return ids
+	}
+	hid := h.ID + "/health_check"
+	if ids := list(""); len(ids) != 2 || strings.Contains(strings.Join(ids, " "), hid) {
+		t.Errorf("default list = %v, want the 2 candidates only", ids)
+	}
+	if ids := list("?kind=health_check&board=" + first.Board); len(ids) != 1 || ids[0] != hid {
+		t.Errorf("health checks of %s = %v, want [%s]", first.Board, ids, hid)
+	}
+	if ids := list("?kind=all"); len(ids) != 3 {
+		t.Errorf("kind=all = %v, want 3 jobs", ids)
+	}
+	if a := e.do(t, "GET", "/api/v1/jobs?kind=bogus", e.tokens[RoleViewer], "", nil); a.status != 400 {
+		t.Errorf("kind=bogus: %d", a.status)
 	}
 }

@@ -41,9 +41,20 @@ type Firmware struct {
 	Size    int64  `json:"size,omitempty"`
 }
 
+// HealthSubmitter is the submitter of the controller's own health-check jobs.
+const HealthSubmitter = "hilfarm:health"
+
+// Job kinds: a firmware candidate someone submitted, or a board's health
+// check the controller queued itself (no candidate: it checks the board).
+const (
+	KindCandidate   = "candidate"
+	KindHealthCheck = "health_check"
+)
+
 // Job is one submission: a firmware candidate and a spec, with its verdict.
 type Job struct {
 	ID           string            `json:"id"`
+	Kind         string            `json:"kind"` // KindCandidate or KindHealthCheck (from the submitter)
 	SpecName     string            `json:"spec"`
 	SpecSrc      []byte            `json:"-"`
 	SpecFilename string            `json:"spec_filename"`
@@ -146,6 +157,10 @@ func scanJob(s scanner) (*Job, error) {
 		j.Result = json.RawMessage(result)
 	}
 	j.Created, j.Started, j.Ended = fromMS(created), fromMS(started), fromMS(ended)
+	j.Kind = KindCandidate
+	if j.Submitter == HealthSubmitter {
+		j.Kind = KindHealthCheck
+	}
 	return &j, nil
 }
 
@@ -161,6 +176,8 @@ func (db *DB) Job(ctx context.Context, id string) (*Job, error) {
 // JobFilter selects jobs for Jobs.
 type JobFilter struct {
 	States []string // empty: all
+	Kind   string   // KindCandidate or KindHealthCheck; empty: both
+	Board  string   // only jobs whose (last) board is this one; empty: any
 	Limit  int      // 0: 100
 }
 
@@ -168,11 +185,24 @@ type JobFilter struct {
 func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	q := "SELECT " + jobCols + " FROM jobs"
 	var args []any
+	var where []string
 	if len(f.States) > 0 {
-		q += " WHERE state IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",") + ")"
+		where = append(where, "state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",")+")")
 		for _, s := range f.States {
 			args = append(args, s)
 		}
+	}
+	switch f.Kind {
+	case KindCandidate:
+		where, args = append(where, "submitter != ?"), append(args, HealthSubmitter)
+	case KindHealthCheck:
+		where, args = append(where, "submitter = ?"), append(args, HealthSubmitter)
+	}
+	if f.Board != "" {
+		where, args = append(where, "board = ?"), append(args, f.Board)
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	if f.Limit <= 0 {
 		f.Limit = 100
