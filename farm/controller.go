@@ -122,6 +122,8 @@ type Controller struct {
 	rec     sync.WaitGroup
 	hooks   sync.WaitGroup // OnJobFinished calls in flight
 
+	idem keyLocks // submissions by idempotency key (idempotency.go)
+
 	changeMu sync.Mutex
 	changed  chan struct{} // closed at the next change of a board or the queue
 }
@@ -336,6 +338,8 @@ type Submission struct {
 	Priority        int
 	Labels          map[string]string
 	Submitter       string
+
+	idempotency *store.IdempotencyKey // set by SubmitIdempotent
 }
 
 // Submit validates a submission, stores its firmware by sha256 and queues
@@ -401,7 +405,12 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 		Submitter:    s.Submitter,
 		Created:      c.now(),
 	}
-	if err := c.db.InsertJob(ctx, j); err != nil {
+	if s.idempotency != nil {
+		err = c.db.InsertJobWithKey(ctx, j, *s.idempotency, c.now().Add(-IdempotencyWindow))
+	} else {
+		err = c.db.InsertJob(ctx, j)
+	}
+	if err != nil {
 		return nil, err
 	}
 	c.publishState(j, 0, "")

@@ -129,6 +129,58 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 	return nil
 }
 
+// IdempotencyKey ties a submission's Idempotency-Key to the job it made.
+type IdempotencyKey struct {
+	Actor, Key string
+}
+
+// InsertJobWithKey stores a new queued job and, in the same transaction,
+// records that key made it (replacing an expired record of the key).
+// Records older than expired are removed on the way.
+func (db *DB) InsertJobWithKey(ctx context.Context, j *Job, k IdempotencyKey, expired time.Time) error {
+	sel := string(j.Selector)
+	if sel == "" {
+		sel = "{}"
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
+			firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
+			submitter, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
+			j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
+			j.Submitter, StateQueued, ms(j.Created)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_ms < ?`, ms(expired)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency(actor, key, job_id, created_ms) VALUES (?, ?, ?, ?)
+			ON CONFLICT(actor, key) DO UPDATE SET job_id = excluded.job_id, created_ms = excluded.created_ms`,
+			k.Actor, k.Key, j.ID, ms(j.Created))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
+	}
+	j.State = StateQueued
+	return nil
+}
+
+// IdempotentJob returns the id of the job key made, if it was recorded
+// after since; "" when there is none.
+func (db *DB) IdempotentJob(ctx context.Context, k IdempotencyKey, since time.Time) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, `SELECT job_id FROM idempotency WHERE actor = ? AND key = ? AND created_ms >= ?`,
+		k.Actor, k.Key, ms(since)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: idempotency key: %w", err)
+	}
+	return id, nil
+}
+
 const jobCols = `id, spec_name, spec_src, spec_filename, firmware_sha256, firmware_name,
 	firmware_version, selector, vars, labels, priority, submitter, state, reason, board,
 	attempts, created_ms, started_ms, ended_ms, result`

@@ -101,6 +101,15 @@ var migrations = []string{
 	   target TEXT NOT NULL,
 	   detail TEXT NOT NULL DEFAULT ''
 	 ) STRICT;`,
+	// 2: idempotency keys of submissions (farm: Idempotency-Key header).
+	`CREATE TABLE idempotency (
+	   actor      TEXT NOT NULL,  -- the token (id) that sent the key
+	   key        TEXT NOT NULL,
+	   job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	   created_ms INTEGER NOT NULL,
+	   PRIMARY KEY (actor, key)
+	 ) STRICT;
+	 CREATE INDEX idempotency_created ON idempotency(created_ms);`,
 }
 
 // SchemaVersion is the schema version this binary writes.
