@@ -34,6 +34,10 @@ type APIOptions struct {
 	Logger         *slog.Logger
 	// UI serves the web app (package ui) at "/"; nil: no UI.
 	UI http.Handler
+	// ShutdownAfter, when set, is waited for (up to 30 s) when Serve's
+	// context ends, before the server stops: Controller.Settled, so that
+	// the final states of the jobs the shutdown ends reach their watchers.
+	ShutdownAfter <-chan struct{}
 }
 
 // API serves the controller's HTTP API (docs/api.md): REST handlers, job
@@ -51,6 +55,10 @@ type API struct {
 	conns    map[*websocket.Conn]struct{}
 	closing  bool
 	handlers sync.WaitGroup
+	// closingCh is closed when the websockets are to close: job event
+	// streams first send what was already published (shutdown.go).
+	closingCh  chan struct{}
+	jobStreams sync.WaitGroup
 }
 
 // NewAPI returns the API of c.
@@ -58,7 +66,7 @@ func NewAPI(c *Controller, opts APIOptions) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}}
+	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}, closingCh: make(chan struct{})}
 	a.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: a.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeJSONError(w, status, "websocket: "+reason.Error(), nil)

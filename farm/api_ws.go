@@ -100,6 +100,7 @@ func (a *API) release(conn *websocket.Conn) {
 // CloseWebsockets sends every websocket a going-away close frame and closes
 // it; new upgrades are refused. Register it with http.Server.RegisterOnShutdown.
 func (a *API) CloseWebsockets() {
+	a.flushJobStreams()
 	a.mu.Lock()
 	a.closing = true
 	conns := make([]*websocket.Conn, 0, len(a.conns))
@@ -173,6 +174,8 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 		return nil
 	}
 	defer a.release(conn)
+	a.jobStreams.Add(1)
+	defer a.jobStreams.Done()
 	readerDone := make(chan struct{})
 	go readPump(conn, readerDone)
 	defer func() { conn.Close(); <-readerDone }()
@@ -223,6 +226,11 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 				return nil
 			}
 		case <-readerDone:
+			return nil
+		case <-a.closingCh:
+			// Shutdown: send what was already published (the final
+			// state of a job the shutdown ended), then close.
+			drainJobStream(conn, live, send, final)
 			return nil
 		}
 	}

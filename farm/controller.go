@@ -118,6 +118,7 @@ type Controller struct {
 	results map[string]int64        // final jobs by state, for metrics
 	wake    chan struct{}
 	ready   chan struct{}
+	settled chan struct{} // closed when a stopping Run has ended its jobs
 	jobs    sync.WaitGroup
 	rec     sync.WaitGroup
 	hooks   sync.WaitGroup // OnJobFinished calls in flight
@@ -172,6 +173,7 @@ func New(cfg Config) (*Controller, error) {
 		pending: map[string]pendingError{},
 		wake:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
+		settled: make(chan struct{}),
 	}
 	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
 		return nil, fmt.Errorf("farm: firmware store: %w", err)
@@ -266,6 +268,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	c.jobs.Wait()
+	close(c.settled)
 	c.mu.Lock()
 	var holds []*hold
 	var held []string

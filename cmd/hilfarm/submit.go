@@ -160,14 +160,25 @@ type waitOptions struct {
 // waitJob follows a job to its verdict and maps it to the exit status.
 func waitJob(ctx context.Context, c *client, id string, stdout io.Writer, o waitOptions) error {
 	p := &progress{w: stdout, quiet: o.quiet, lineStart: true}
-	state, err := c.follow(ctx, id, 0, p.event)
+	var last stateEvent // the last state event: the verdict when the server is gone after it
+	state, err := c.follow(ctx, id, 0, func(ev store.Event) error {
+		if ev.Type == "state" {
+			_ = json.Unmarshal(ev.Data, &last)
+		}
+		return p.event(ev)
+	})
 	p.endLine()
 	if err != nil {
 		return err
 	}
 	var job jobJSON
 	if err := c.call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &job); err != nil {
-		return fmt.Errorf("job %s: %w", id, err)
+		if o.json != "" || o.junit != "" || !store.Final(last.State) {
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		// The server stopped right after the verdict (a shutdown ends
+		// running jobs): its final state event is the verdict.
+		job.State, job.Reason = last.State, last.Reason
 	}
 	if o.json != "" {
 		b, err := json.MarshalIndent(job, "", "  ")

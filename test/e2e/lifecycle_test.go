@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKill9RetriesOnTheSameBoardThenPoison: a job interrupted by kill -9 is
+// not kept off the board it ran on (a restart is not the board's fault):
+// with the other board in maintenance it runs there again at once. A
+// second kill -9 during it makes it a poison job: it ends error, saying
+// so, and is not run a third time.
+func TestKill9RetriesOnTheSameBoardThenPoison(t *testing.T) {
+	f := newFarm(t, 2)
+	s := f.serve(t)
+	tok := f.token(t, "submitter")
+	op := f.token(t, "operator")
+	if _, err := f.hilfarm(t, "board", "--server", "http://"+f.addr, "--token", op, "sim-01", "maintenance", "on", "--reason", "relay swap"); err != nil {
+		t.Fatal(err)
+	}
+	id := f.submit(t, tok, "hang.hcl")
+	f.waitState(t, tok, id, "running")
+	if j := f.job(t, tok, id); j.Board != "sim-00" {
+		t.Fatalf("job runs on %s, want sim-00", j.Board)
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+
+	s = f.serve(t)
+	f.waitState(t, tok, id, "running") // never happened before the fix: it waited for sim-01
+	if j := f.job(t, tok, id); j.Board != "sim-00" || len(j.Attempts) != 2 {
+		t.Fatalf("after the restart: %s on %s with %d attempts, want running on sim-00 (attempt 2)", j.State, j.Board, len(j.Attempts))
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+
+	f.serve(t)
+	j := f.job(t, tok, id)
+	if j.State != "error" || !strings.Contains(j.Reason, "controller restarts cut its attempts short twice") || len(j.Attempts) != 2 {
+		t.Fatalf("after the second kill: %s (%q) with %d attempts; want error saying restarts cut it short twice", j.State, j.Reason, len(j.Attempts))
+	}
+	out, err := f.hilfarm(t, "boards", "--server", "http://"+f.addr, "--token", tok, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"name": "sim-00"`) || strings.Contains(out, "quarantined") {
+		t.Errorf("boards after two restarts:\n%s", out)
+	}
+}
+
+// TestSIGTERMSubmitWaitGetsTheVerdict: serve stopped with SIGTERM while
+// `hilfarm submit --wait` follows a running job: the job's final state
+// (error "controller shutting down") reaches the client, which prints it
+// with its reason and exits 2 at once, instead of reconnecting for minutes.
+func TestSIGTERMSubmitWaitGetsTheVerdict(t *testing.T) {
+	f := newFarm(t, 1)
+	s := f.serve(t)
+	tok := f.token(t, "submitter")
+	cmd := exec.Command(binary, "submit", "--server", "http://"+f.addr, "--token", tok, "--quiet",
+		"--firmware", filepath.Join(f.dir, "fw.hcl"), "--spec", filepath.Join(f.dir, "hang.hcl"), "--wait")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	// The job id is the first line, printed once it is queued.
+	var id string
+	for deadline := time.Now().Add(60 * time.Second); id == ""; {
+		if line, _, ok := strings.Cut(out.String(), "\n"); ok {
+			id = line[strings.LastIndex(line, "/")+1:]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("submit printed no job URL: %q %q", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process's output
+	}
+	f.waitState(t, tok, id, "running")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("submit --wait exit: %v, want status 2\n%s%s", err, out.String(), errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("submit --wait still running 30 s after the server's SIGTERM:\n%s%s", out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "job "+id+" error: controller shutting down") {
+		t.Errorf("submit --wait output lacks the verdict and its reason:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+	<-s.done
+}
