@@ -2,13 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestKill9RetriesOnTheSameBoardThenPoison: a job interrupted by kill -9 is
@@ -33,7 +39,7 @@ func TestKill9RetriesOnTheSameBoardThenPoison(t *testing.T) {
 	<-s.done
 
 	s = f.serve(t)
-	f.waitState(t, tok, id, "running") // never happened before the fix: it waited for sim-01
+	f.waitAttempt(t, tok, id, 2) // never happened before the fix: it waited for sim-01
 	if j := f.job(t, tok, id); j.Board != "sim-00" || len(j.Attempts) != 2 {
 		t.Fatalf("after the restart: %s on %s with %d attempts, want running on sim-00 (attempt 2)", j.State, j.Board, len(j.Attempts))
 	}
@@ -104,4 +110,35 @@ func TestSIGTERMSubmitWaitGetsTheVerdict(t *testing.T) {
 		t.Errorf("submit --wait output lacks the verdict and its reason:\n%s\nstderr:\n%s", out.String(), errb.String())
 	}
 	<-s.done
+}
+
+// waitAttempt follows the job's events until attempt n is running.
+func (f *farmDir) waitAttempt(t testing.TB, token, id string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hdr := http.Header{"Authorization": {"Bearer " + token}}
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+f.addr+"/api/v1/jobs/"+url.PathEscape(id)+"/events", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.Close() }()
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("job %s: attempt %d never ran: %v (now %s)", id, n, err, f.job(t, token, id).State)
+		}
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				State   string `json:"state"`
+				Attempt int    `json:"attempt"`
+			} `json:"data"`
+		}
+		json.Unmarshal(msg, &ev)
+		if ev.Type == "state" && ev.Data.State == "running" && ev.Data.Attempt == n {
+			return
+		}
+	}
 }
