@@ -118,7 +118,7 @@ func (c *Controller) attribute(ctx context.Context, j *store.Job, s *slot, n int
 			c.log.Info("error follows the candidate: job failed, no board charged", "job", j.ID, "step", step, "boards", prev.board+","+s.cfg.Name)
 			return store.StateFailed, reason, false
 		}
-		if hadPrev {
+		if hadPrev && prevSlot != nil {
 			c.boardOutcome(ctx, prevSlot, j, store.StateError, prev.reason)
 		}
 		if requeue {
