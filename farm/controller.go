@@ -109,19 +109,20 @@ type Controller struct {
 	now   func() time.Time
 	hub   *hub
 
-	mu      sync.Mutex
-	slots   map[string]*slot
-	names   []string
-	running map[string]*activeJob
-	pending map[string]pendingError // by job: errors not yet charged to a board (verdicts.go)
-	ctx     context.Context         // Run's context, while running
-	results map[string]int64        // final jobs by state, for metrics
-	wake    chan struct{}
-	ready   chan struct{}
-	settled chan struct{} // closed when a stopping Run has ended its jobs
-	jobs    sync.WaitGroup
-	rec     sync.WaitGroup
-	hooks   sync.WaitGroup // OnJobFinished calls in flight
+	mu          sync.Mutex
+	slots       map[string]*slot
+	names       []string
+	running     map[string]*activeJob
+	pending     map[string]pendingError // by job: errors not yet charged to a board (verdicts.go)
+	ctx         context.Context         // Run's context, while running
+	results     map[string]int64        // final jobs by state, for metrics
+	wake        chan struct{}
+	ready       chan struct{}
+	settled     chan struct{} // closed when a stopping Run has ended its jobs
+	settledOnce sync.Once
+	jobs        sync.WaitGroup
+	rec         sync.WaitGroup
+	hooks       sync.WaitGroup // OnJobFinished calls in flight
 
 	idem keyLocks // submissions by idempotency key (idempotency.go)
 
@@ -209,6 +210,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer cancelRun()
 	c.ctx = runCtx
 	c.mu.Unlock()
+	// Settled also when Run fails early: there is nothing to wait for then.
+	defer c.settledOnce.Do(func() { close(c.settled) })
 
 	persisted, err := c.db.BoardStates(ctx)
 	if err != nil {
@@ -268,7 +271,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	c.jobs.Wait()
-	close(c.settled)
+	c.settledOnce.Do(func() { close(c.settled) })
 	c.mu.Lock()
 	var holds []*hold
 	var held []string
