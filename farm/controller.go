@@ -109,20 +109,23 @@ type Controller struct {
 	now   func() time.Time
 	hub   *hub
 
-	mu          sync.Mutex
-	slots       map[string]*slot
-	names       []string
-	running     map[string]*activeJob
-	pending     map[string]pendingError // by job: errors not yet charged to a board (verdicts.go)
-	ctx         context.Context         // Run's context, while running
-	results     map[string]int64        // final jobs by state, for metrics
-	wake        chan struct{}
-	ready       chan struct{}
-	settled     chan struct{} // closed when a stopping Run has ended its jobs
+	mu      sync.Mutex
+	slots   map[string]*slot
+	names   []string
+	running map[string]*activeJob
+	ctx     context.Context  // Run's context, while running
+	results map[string]int64 // final jobs by state, for metrics
+	wake    chan struct{}
+	ready   chan struct{}
+	jobs    sync.WaitGroup
+	rec     sync.WaitGroup
+	hooks   sync.WaitGroup // OnJobFinished calls in flight
+
+	// Guarded by mu too: errors not yet charged to a board, by job (verdicts.go).
+	pending map[string]pendingError
+	// settled is closed when a stopping Run has ended its jobs (shutdown.go).
+	settled     chan struct{}
 	settledOnce sync.Once
-	jobs        sync.WaitGroup
-	rec         sync.WaitGroup
-	hooks       sync.WaitGroup // OnJobFinished calls in flight
 
 	idem keyLocks // submissions by idempotency key (idempotency.go)
 
