@@ -1,10 +1,11 @@
 package e2e
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -70,30 +71,48 @@ func TestSIGTERMSubmitWaitGetsTheVerdict(t *testing.T) {
 	tok := f.token(t, "submitter")
 	cmd := exec.Command(binary, "submit", "--server", "http://"+f.addr, "--token", tok, "--quiet",
 		"--firmware", filepath.Join(f.dir, "fw.hcl"), "--spec", filepath.Join(f.dir, "hang.hcl"), "--wait")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	var out, errb lockedBuffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The job's URL is the first line, printed once it is queued.
+	first := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		r := bufio.NewReader(stdout)
+		line, err := r.ReadString('\n')
+		out.Write([]byte(line))
+		first <- strings.TrimSpace(line)
+		if err == nil {
+			io.Copy(&out, r)
+		}
+	}()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		<-copied // Wait closes the pipe: read it all first
+		done <- cmd.Wait()
+	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			<-done
 		}
 	})
-	// The job id is the first line, printed once it is queued.
 	var id string
-	for deadline := time.Now().Add(60 * time.Second); id == ""; {
-		if line, _, ok := strings.Cut(out.String(), "\n"); ok {
-			id = line[strings.LastIndex(line, "/")+1:]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("submit printed no job URL: %q %q", out.String(), errb.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling another process's output
+	select {
+	case u := <-first:
+		id = u[strings.LastIndex(u, "/")+1:]
+	case <-time.After(60 * time.Second):
+		t.Fatalf("submit printed no job URL: %q", errb.String())
+	}
+	if id == "" {
+		t.Fatalf("submit printed no job URL: %q", errb.String())
 	}
 	f.waitState(t, tok, id, "running")
 	s.cmd.Process.Signal(syscall.SIGTERM)
