@@ -230,4 +230,21 @@ func TestHealthChecksAreNotCandidates(t *testing.T) {
 	if a := e.do(t, "GET", "/api/v1/jobs?kind=bogus", e.tokens[RoleViewer], "", nil); a.status != 400 {
 		t.Errorf("kind=bogus: %d", a.status)
 	}
+	// The live queue (the UI's queue page) lists the queued candidate, not
+	// the queued health check.
+	e.holdQueue(t)
+	qh, err := e.tc.SubmitHealthCheck(ctx, first.Board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := e.submitOK(t, e.tokens[RoleSubmitter])
+	b, err := e.api.liveSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap struct{ Queue []struct{ ID string } }
+	json.Unmarshal(b, &snap)
+	if len(snap.Queue) != 1 || snap.Queue[0].ID != qc.ID {
+		t.Errorf("live queue = %+v, want only the candidate %s (not the health check %s)", snap.Queue, qc.ID, qh.ID)
+	}
 }
