@@ -11,8 +11,9 @@ import (
 // Attribution: who an attempt's error belongs to (docs/verdicts.md).
 //
 //   - An error that follows the candidate is the candidate's: when the same
-//     step errors on a second board, and neither board is quarantined, the
-//     job ends failed and neither board's health changes.
+//     step errors on a second board, and both boards' health checks pass
+//     (neither is quarantined nor failed its last health check), the job
+//     ends failed and neither board's health changes.
 //   - An error that stays with a board is the board's: when the next attempt
 //     of the job passes, fails, or errors differently, the board the error
 //     happened on is charged with it (health, infrastructure errors in a row,
@@ -107,7 +108,7 @@ func (c *Controller) attribute(ctx context.Context, j *store.Job, s *slot, n int
 	prev, hadPrev := c.pending[j.ID]
 	delete(c.pending, j.ID)
 	prevSlot := c.slots[prev.board]
-	healthy := hadPrev && prevSlot != nil && prevSlot.admin != BoardQuarantined && s.admin != BoardQuarantined
+	healthy := hadPrev && prevSlot != nil && inService(prevSlot) && inService(s)
 	c.mu.Unlock()
 
 	if state == store.StateError && !boardFault {
@@ -135,6 +136,13 @@ func (c *Controller) attribute(ctx context.Context, j *store.Job, s *slot, n int
 	}
 	c.boardOutcome(ctx, s, j, state, reason)
 	return state, reason, requeue
+}
+
+// inService reports whether a board's health checks pass as far as the
+// controller knows: it is not quarantined and its last health check (if
+// it ran one) did not fail. Called with c.mu held.
+func inService(s *slot) bool {
+	return s.admin != BoardQuarantined && !s.healthFailed
 }
 
 // settlePending charges a job's pending error to its board when the job

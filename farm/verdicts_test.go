@@ -301,3 +301,71 @@ func TestPoisonJob(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorOnABoardThatFailedItsHealthCheckIsNotTheCandidates: the same
+// step erroring on two boards is the candidate's only when both boards'
+// health checks pass; with sim-b's last health check failed (and its
+// quarantine lifted by hand), the job ends error and the boards are charged.
+func TestErrorOnABoardThatFailedItsHealthCheckIsNotTheCandidates(t *testing.T) {
+	leakCheck(t)
+	farmSrc := strings.Replace(testFarm, `board_type "sim" {}`, `board_type "sim" {
+  health_check = "health.hcl"
+}`, 1)
+	tc := startController(t, farmSrc, func(c *Config) {
+		c.MaxAttempts, c.QuarantineAfter = 2, 5
+		c.HealthEvery, c.QuarantineCheckEvery = -1, -1
+		// Fails fast when the version is not 1.1.0.
+		spec := strings.Replace(healthSpec, `expect { text = "1.1.0" }`, `expect {
+      text   = "1.1.0"
+      within = "300ms"
+    }`, 1)
+		if err := os.WriteFile(filepath.Join(filepath.Dir(c.Farm.Filename), "health.hcl"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := context.Background()
+	// sim-b runs firmware 1.0.9: its health check (which wants 1.1.0) fails.
+	flashOnly := `
+spec "flash" {
+  board { type = "sim" }
+  setup {
+    flash {}
+    power "cycle" {}
+  }
+  test "boots" {
+    expect { text = "sim> " }
+  }
+}
+`
+	old, err := tc.submit(t, flashOnly, badModel, func(s *Submission) { s.Tags = map[string]string{"rack": "r2"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.waitWithin(t, old.ID, time.Minute)
+	h, err := tc.SubmitHealthCheck(ctx, "sim-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hv := tc.waitWithin(t, h.ID, time.Minute); hv.State != store.StateFailed {
+		t.Fatalf("sim-b's health check: %s (%s), want failed", hv.State, hv.Reason)
+	}
+	// An operator lifts the quarantine (maintenance on, then off).
+	for _, on := range []bool{true, false} {
+		if err := tc.SetMaintenance(ctx, "sim-b", on, "looked at it", "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j, err := tc.submit(t, bootSpec, flashFailsModel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tc.waitWithin(t, j.ID, time.Minute)
+	if v.State != store.StateError || strings.Contains(v.Reason, "the candidate's") || len(v.Attempts) != 2 || v.Attempts[0].Board == v.Attempts[1].Board {
+		t.Fatalf("job: %s (%s), attempts %s; want error after errors on both boards", v.State, v.Reason, attemptList(v.Attempts))
+	}
+	for _, b := range tc.Boards() {
+		if b.Health >= 1 {
+			t.Errorf("board %s: health %v, want it charged", b.Name, b.Health)
+		}
+	}
+}
