@@ -369,3 +369,52 @@ spec "flash" {
 		}
 	}
 }
+
+// TestPickBoard is the retry rule as a table: an idle board not failed on,
+// else wait for one that runs soon, else back to a board failed on.
+func TestPickBoard(t *testing.T) {
+	type b struct {
+		state, job, admin string
+		held              bool
+	}
+	for _, c := range []struct {
+		name   string
+		boards map[string]b
+		avoid  []string
+		want   string // "" = wait
+	}{
+		{"idle untried board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardIdle}}, []string{"a"}, "b"},
+		{"untried board busy with a job: wait", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardLeased, job: "j"}}, []string{"a"}, ""},
+		{"untried board in maintenance: same board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardMaintenance, admin: BoardMaintenance}}, []string{"a"}, "a"},
+		{"untried board offline: same board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardOffline}}, []string{"a"}, "a"},
+		{"untried board quarantined: same board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardQuarantined, admin: BoardQuarantined}}, []string{"a"}, "a"},
+		{"untried board held by a person: same board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardLeased, held: true}}, []string{"a"}, "a"},
+		{"untried board busy but going to maintenance: same board", map[string]b{"a": {state: BoardIdle}, "b": {state: BoardLeased, job: "j", admin: BoardMaintenance}}, []string{"a"}, "a"},
+		{"every board failed on: any idle", map[string]b{"a": {state: BoardLeased, job: "j"}, "b": {state: BoardIdle}}, []string{"a", "b"}, "b"},
+		{"nothing idle: wait", map[string]b{"a": {state: BoardLeased, job: "j"}, "b": {state: BoardMaintenance, admin: BoardMaintenance}}, []string{"a"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := &Controller{slots: map[string]*slot{}}
+			for _, n := range []string{"a", "b"} {
+				bb := c.boards[n]
+				s := &slot{cfg: specs.Board{Name: n, Type: "sim"}, state: bb.state, job: bb.job, admin: bb.admin, handle: brokenFlasher{}}
+				if bb.held {
+					s.hold = &hold{}
+				}
+				ctl.slots[n], ctl.names = s, append(ctl.names, n)
+			}
+			avoid := map[string]bool{}
+			for _, n := range c.avoid {
+				avoid[n] = true
+			}
+			got := ctl.pickBoard(jobSelector{Selector: specs.Selector{Type: "sim"}}, avoid)
+			name := ""
+			if got != nil {
+				name = got.cfg.Name
+			}
+			if name != c.want {
+				t.Errorf("pickBoard = %q, want %q", name, c.want)
+			}
+		})
+	}
+}
