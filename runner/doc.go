@@ -50,9 +50,18 @@
 //     again only from the start of the current line, one with a bounded
 //     match length only over that length, and one that starts with a literal
 //     or a small set of bytes skips the regex engine elsewhere;
-//   - a regex match that ends where the data so far ends, and could grow
-//     with more ("U-Boot ([0-9.]+)" having seen "U-Boot 2023.0"), waits for
-//     the next byte, or 20 ms of quiet, before it is taken;
+//   - a regex match that more bytes could still change (a path of the
+//     automaton that started at or before it is still running at the end
+//     of the data: "U-Boot ([0-9.]+)" having seen "U-Boot 2023.0", "OK$"
+//     having seen the "OK" of "OKAY") is tentative: it waits for the next
+//     bytes, or for the settle time of quiet (Options.Settle, 20 ms; twice
+//     the gap between reads for paced output, up to 250 ms). Expect and
+//     fail_on matches are taken in stream order (the first to end wins; a
+//     tie goes to fail_on), so the outcome does not depend on how the
+//     bytes were cut into reads (FuzzChunking);
+//   - a costly regex search (program size × bytes above costlyWork) runs
+//     interruptibly: a cancel, a timeout or the end of within ends the step
+//     at once (matching can always be cancelled);
 //   - output that follows a match stays for the next expect; flash, power
 //     and reset steps discard output not yet matched, so a prompt printed
 //     before a power cycle cannot answer an expect after it;

@@ -28,11 +28,17 @@ const (
 	evidenceLines = 20
 	// syncWriteMax is the largest send written without a helper goroutine.
 	syncWriteMax = 1024
-	// settleDelay is how long a regex match that ends at the end of the
-	// console data so far, and could grow with more (a greedy "[0-9.]+"
-	// having seen "2023.0" of "2023.01"), waits for the next byte before it
-	// is taken as it is. Any byte decides at once.
-	settleDelay = 20 * time.Millisecond
+	// DefaultSettle is how long the console must stay quiet before a
+	// tentative match (see stream.go: one that more bytes could still
+	// change, like "OK$" having seen "OK" of "OKAY", or "[0-9.]+" having
+	// seen "2023.0") is taken as it is. When bytes arrive paced (a slow
+	// UART: one byte every 33 ms at 300 baud), the wait is twice the last
+	// gap between reads, up to maxSettle. Any new byte decides at once.
+	DefaultSettle = 20 * time.Millisecond
+	// maxSettle bounds the paced settle time (110 baud: 91 ms a byte).
+	maxSettle = 250 * time.Millisecond
+	// settleGrace bounds the last search when a step's within runs out.
+	settleGrace = 50 * time.Millisecond
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -67,6 +73,9 @@ type Options struct {
 	// return once its context is done before it gives up on it and reports
 	// an error. Default DefaultAbandonAfter.
 	AbandonAfter time.Duration
+	// Settle is the quiet time after which a tentative match is taken as
+	// it is (it grows with paced output, up to 250 ms). Default DefaultSettle.
+	Settle time.Duration
 }
 
 // timeoutError is the cause of a context that ran out: the job's, a test's,
@@ -121,7 +130,6 @@ type engine struct {
 	failOn     []*matcher
 	active     *matcher // the expect being waited for
 	hit        *match   // its match, once found
-	tentative  *match   // a regex match at the end of the data that may grow
 	failHit    *match   // a fail_on match not yet reported
 	failDesc   string
 	lost       error // the console is lost and not back
@@ -141,6 +149,8 @@ type engine struct {
 	test       string
 	attempt    int
 	phase      Phase
+
+	matchState // match.go: the order of matches, settling, stopping
 }
 
 // Run executes job's spec on its board: setup, then the tests (each with
@@ -239,6 +249,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.TestConsoleMax <= 0 {
 		o.TestConsoleMax = DefaultTestConsoleMax
+	}
+	if o.Settle <= 0 {
+		o.Settle = DefaultSettle
 	}
 	if o.AbandonAfter <= 0 {
 		o.AbandonAfter = DefaultAbandonAfter
@@ -427,10 +440,12 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 				sr.Output = trimStack(debug.Stack())
 			}
 		}()
-		e.active, e.hit, e.tentative, e.tolerant = nil, nil, nil, false
+		e.active, e.hit, e.undecided, e.tolerant = nil, nil, false, false
+		e.stop = stopper{done: ctx.Done()}
 		se = e.exec(ctx, st, &sr)
 	}()
-	e.active, e.hit, e.tentative = nil, nil, nil
+	e.active, e.hit, e.undecided = nil, nil, false
+	e.stop = stopper{}
 	sr.Outcome = Passed
 	if se != nil {
 		sr.Outcome, sr.FailKind, sr.Message = se.outcome, se.kind, se.msg
@@ -481,6 +496,13 @@ type awaitArgs struct {
 // the wait first.
 func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr, opErr error) {
 	t0 := time.Now()
+	// A long regex search stops at a cancel, a timeout or the end of within.
+	prevStop := e.stop
+	e.stop = stopper{done: ctx.Done()}
+	if a.within > 0 && !a.sleep {
+		e.stop.at = t0.Add(a.within)
+	}
+	defer func() { e.stop = prevStop }()
 	if a.expect != nil {
 		if e.closed {
 			return nil, infra(KindConsole, "console closed before %s", a.what), nil
@@ -489,11 +511,14 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		e.active, e.hit = a.expect, nil
 		e.search()
 	}
-	if e.failHit != nil && !a.deferFailOn {
-		return nil, e.failOnErr(a.what), nil
-	}
 	if e.hit != nil {
 		return e.hit, nil, nil
+	}
+	if a.expect == nil && e.failHit != nil {
+		e.failReady = true // no expect competes with it
+	}
+	if e.failReady && !a.deferFailOn {
+		return nil, e.failOnErr(a.what), nil
 	}
 	var withinC <-chan time.Time
 	if a.within > 0 {
@@ -501,17 +526,16 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		defer t.Stop()
 		withinC = t.C
 	}
-	var settleC <-chan time.Time
-	var settle *time.Timer
-	defer func() {
-		if settle != nil {
-			settle.Stop()
-		}
-	}()
+	// settle fires when the console has been quiet for the settle time
+	// while a tentative match holds a decision.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
 	armSettle := func() {
-		if e.tentative != nil && settle == nil {
-			settle = time.NewTimer(settleDelay)
-			settleC = settle.C
+		if e.undecided {
+			settle.Reset(e.settleTime()) // quiet counts from the last bytes
+		} else {
+			settle.Stop()
 		}
 	}
 	armSettle()
@@ -522,33 +546,69 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		defer t.Stop()
 		idleC = t.C
 	}
+	withinOver := func() (*match, *stepErr) {
+		if a.sleep {
+			return nil, nil
+		}
+		if !e.interrupted {
+			// Take a tentative match as it is; a costly search gets
+			// settleGrace to finish.
+			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
+			e.settle()
+		}
+		if e.hit != nil {
+			return e.hit, nil
+		}
+		if e.failReady && !a.deferFailOn {
+			return nil, e.failOnErr(a.what)
+		}
+		if e.lost != nil {
+			return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
+		}
+		if e.interrupted {
+			return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
+				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+		}
+		return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
+			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+	}
 	for {
+		if e.interrupted {
+			// A search was cut short: by the context or by within.
+			if ctx.Err() != nil {
+				return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
+			}
+			if !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
+				mt, se := withinOver()
+				return mt, se, nil
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
 		case err := <-a.done:
 			return nil, nil, err
-		case <-settleC:
-			if e.tentative != nil {
-				e.accept(e.tentative)
+		case <-settle.C:
+			e.settle()
+			if e.hit != nil {
 				return e.hit, nil, nil
+			}
+			if e.failReady && !a.deferFailOn {
+				return nil, e.failOnErr(a.what), nil
 			}
 		case <-withinC:
-			if a.sleep {
-				return nil, nil, nil
-			}
-			if e.tentative != nil {
-				e.accept(e.tentative)
-				return e.hit, nil, nil
-			}
-			if e.lost != nil {
-				return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what), nil
-			}
-			return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
-				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines)), nil
+			mt, se := withinOver()
+			return mt, se, nil
 		case <-idleC:
 			quiet := time.Since(later(e.lastByte, t0))
 			if quiet >= idle && e.lost == nil {
+				e.settle()
+				if e.hit != nil {
+					return e.hit, nil, nil
+				}
+				if e.failReady && !a.deferFailOn {
+					return nil, e.failOnErr(a.what), nil
+				}
 				return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
 					quiet.Round(time.Millisecond), idle, a.expect.desc, lastLines(e.win.buf, evidenceLines)), nil
 			}
@@ -557,17 +617,18 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 			e.lostNow = false
 			e.consume(ev, ok)
 			switch {
-			case e.failHit != nil && !a.deferFailOn:
-				return nil, e.failOnErr(a.what), nil
+			case e.interrupted:
+				continue
 			case e.hit != nil:
 				return e.hit, nil, nil
-			case e.tentative != nil:
-				armSettle()
+			case e.failReady && !a.deferFailOn:
+				return nil, e.failOnErr(a.what), nil
 			case a.expect != nil && e.closed:
 				return nil, infra(KindConsole, "console closed during %s", a.what), nil
 			case e.lostNow:
 				return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
 			}
+			armSettle()
 		}
 	}
 }
@@ -583,7 +644,7 @@ func later(a, b time.Time) time.Time {
 // console's current end.
 func (e *engine) clearFailOn() {
 	e.discardPending()
-	e.failHit = nil
+	e.failHit, e.failReady = nil, false
 	for _, m := range e.failOn {
 		m.from = e.win.end()
 	}
@@ -591,7 +652,7 @@ func (e *engine) clearFailOn() {
 
 func (e *engine) failOnErr(what string) *stepErr {
 	m := e.failHit
-	e.failHit = nil
+	e.failHit, e.failReady = nil, false
 	return failed(KindFailOn, "fail_on %s matched %q during %s; last console lines:\n%s",
 		e.failDesc, m.text, what, lastLines(e.win.buf, evidenceLines))
 }
@@ -616,12 +677,12 @@ func (e *engine) discardPending() {
 // consume handles ev and whatever else is ready at once (a bounded batch),
 // then searches.
 func (e *engine) consume(ev ConsoleEvent, ok bool) {
-	if !ok {
+	if ok {
+		e.handle(ev)
+	} else {
 		e.closeConsole()
-		return
 	}
-	e.handle(ev)
-	for n := len(ev.Data); n < 4*searchEvery && e.hit == nil && e.failHit == nil && !e.closed; {
+	for n := len(ev.Data); n < 4*searchEvery && e.hit == nil && !e.failReady && !e.closed; {
 		select {
 		case ev, ok := <-e.events:
 			if !ok {
@@ -635,7 +696,10 @@ func (e *engine) consume(ev ConsoleEvent, ok bool) {
 		}
 		break
 	}
-	if e.unsearched > 0 {
+	switch {
+	case e.closed:
+		e.settle() // no byte will come to change a tentative match
+	case e.unsearched > 0:
 		e.search()
 	}
 }
@@ -653,6 +717,11 @@ func (e *engine) handle(ev ConsoleEvent) {
 	switch ev.Kind {
 	case ConsoleData:
 		e.lastByte = time.Now()
+		if ev.At.IsZero() {
+			e.noteRead(e.lastByte)
+		} else {
+			e.noteRead(ev.At)
+		}
 		e.emit(ConsoleOutput{Time: at, Data: ev.Data})
 		if e.rec != nil {
 			e.rec.write(ev.Data)
@@ -689,36 +758,6 @@ func (e *engine) handle(ev ConsoleEvent) {
 		e.emit(ConsoleGap{Time: at})
 		fmt.Fprintf(recWriter{e}, "\n[hilfarm: console back]\n")
 	}
-}
-
-// search runs the fail_on patterns and the active expect over the new bytes.
-func (e *engine) search() {
-	e.unsearched = 0
-	if e.failHit == nil {
-		for _, m := range e.failOn {
-			if mt, ok := m.find(&e.win, 0); ok {
-				m.from = mt.end
-				e.failHit, e.failDesc = &mt, m.desc
-				break
-			}
-		}
-	}
-	if e.active != nil && e.hit == nil {
-		if mt, ok := e.active.find(&e.win, e.consumed); ok {
-			if mt.end == e.win.end() && e.active.canGrow(mt) {
-				e.tentative = &mt // more input may extend it
-				return
-			}
-			e.accept(&mt)
-		}
-	}
-}
-
-// accept makes mt the active expect's match.
-func (e *engine) accept(mt *match) {
-	e.hit, e.tentative = mt, nil
-	e.consumed = mt.end
-	e.active = nil
 }
 
 // operation runs a board operation while the console is processed.

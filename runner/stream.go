@@ -3,10 +3,13 @@ package runner
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -80,6 +83,10 @@ type matcher struct {
 	info reInfo         // what bounds the regex's matches
 	desc string         // `text "..."` or `regex "..."`, for messages
 	from int64          // no match not yet found can start before this offset
+	// forceReader searches through stopReader whatever the cost (tests:
+	// both ways of searching must agree).
+	forceReader bool
+	reach       *reach // made on first use
 }
 
 // reInfo is what the rolling search knows about a regex's matches.
@@ -87,6 +94,14 @@ type reInfo struct {
 	nl      bool // a match can contain a newline
 	maxLen  int  // the longest match in bytes; -1: unbounded
 	anchors bool // it has ^, $, \A, \z or \b-like assertions
+	// words: it has \b or \B, which can be false at the end of the data
+	// and true once the next byte is known; beginText: it has ^ or \A
+	// (the beginning of the text: where the search starts).
+	words, beginText bool
+	// prog is the size of the compiled program: a search costs up to
+	// prog steps per byte (see costlyWork).
+	prog int
+	p    *syntax.Prog // the program, for reach; nil if it did not compile
 	// first is the set of bytes a match can start with (nil: any, or the
 	// regex can match the empty string); anchored is the regex anchored at
 	// the start. Together they skip the regex engine on bytes that cannot
@@ -152,13 +167,6 @@ func runeLen(r rune) int {
 	return 3
 }
 
-// canGrow reports whether more input could make a regex match that ends at
-// the end of the data so far longer (e.g. "[0-9]+" having seen "20" of
-// "2023"): such a match is held briefly (see settleDelay).
-func (m *matcher) canGrow(mt match) bool {
-	return m.re != nil && (m.info.maxLen < 0 || int(mt.end-mt.start) < m.info.maxLen)
-}
-
 // newRegexMatcher wraps a compiled regex.
 func newRegexMatcher(re *regexp.Regexp) *matcher {
 	m := &matcher{re: re, info: analyze(re), desc: "regex " + strconv.Quote(re.String())}
@@ -183,6 +191,11 @@ func newRegexMatcher(re *regexp.Regexp) *matcher {
 // match the empty string (then the set is useless).
 func firstSet(t *syntax.Regexp, set *[256]bool) (empty bool) {
 	addRune := func(r rune) {
+		if r == utf8.RuneError { // an invalid byte reads as U+FFFD
+			for b := 0x80; b < 0x100; b++ {
+				set[b] = true
+			}
+		}
 		var buf [utf8.UTFMax]byte
 		n := utf8.EncodeRune(buf[:], r)
 		if n > 0 {
@@ -205,8 +218,8 @@ func firstSet(t *syntax.Regexp, set *[256]bool) (empty bool) {
 	case syntax.OpCharClass:
 		for i := 0; i+1 < len(t.Rune); i += 2 {
 			lo, hi := t.Rune[i], t.Rune[i+1]
-			if hi >= utf8.RuneSelf {
-				for b := 0xC0; b < 0x100; b++ {
+			if hi >= utf8.RuneSelf { // also invalid bytes, which read as U+FFFD
+				for b := 0x80; b < 0x100; b++ {
 					set[b] = true
 				}
 				hi = utf8.RuneSelf - 1
@@ -257,9 +270,14 @@ func firstSet(t *syntax.Regexp, set *[256]bool) (empty bool) {
 func analyze(re *regexp.Regexp) reInfo {
 	t, err := syntax.Parse(re.String(), syntax.Perl)
 	if err != nil {
-		return reInfo{nl: true, maxLen: -1, anchors: true}
+		return reInfo{nl: true, maxLen: -1, anchors: true, words: true, beginText: true, prog: math.MaxInt32}
 	}
 	var info reInfo
+	if p, err := syntax.Compile(t.Simplify()); err == nil {
+		info.prog, info.p = len(p.Inst), p
+	} else {
+		info.prog = math.MaxInt32
+	}
 	var walk func(t *syntax.Regexp) int
 	add := func(a, b int) int {
 		if a < 0 || b < 0 {
@@ -302,6 +320,12 @@ func analyze(re *regexp.Regexp) reInfo {
 		case syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary,
 			syntax.OpEndLine, syntax.OpEndText:
 			info.anchors = true
+			switch t.Op {
+			case syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+				info.words = true
+			case syntax.OpBeginText:
+				info.beginText = true
+			}
 			return 0
 		case syntax.OpEmptyMatch, syntax.OpNoMatch:
 			return 0
@@ -334,7 +358,7 @@ func analyze(re *regexp.Regexp) reInfo {
 			}
 			return n
 		}
-		info.nl, info.anchors = true, true
+		info.nl, info.anchors, info.words, info.beginText = true, true, true, true
 		return -1
 	}
 	info.maxLen = walk(t)
@@ -363,7 +387,13 @@ func analyze(re *regexp.Regexp) reInfo {
 // findFirst is FindSubmatchIndex for a regex with a first-byte set: it
 // tries the anchored regex only where a match can start, on at most the
 // bytes a match can span.
-func (m *matcher) findFirst(b []byte) []int {
+//
+// Each try may scan to the end of the line (or of b), so many candidate
+// bytes in a long line would make the search quadratic ("[ab].*X" over a
+// line of "a"s): once the tries have scanned more than twice b, it gives up
+// (ok false) and the caller runs the plain linear search.
+func (m *matcher) findFirst(b []byte) (loc []int, ok bool) {
+	work := 0
 	var next [3]int // next occurrence of each byte of firstN
 	for i := range next {
 		next[i] = -2
@@ -392,7 +422,7 @@ func (m *matcher) findFirst(b []byte) []int {
 			}
 		}
 		if p < 0 {
-			return nil
+			return nil, true
 		}
 		if len(m.info.prefix) > 0 && !m.info.hasPrefix(b[p:]) {
 			i = p + 1 // no match here (yet: a later search starts at or before p)
@@ -406,17 +436,20 @@ func (m *matcher) findFirst(b []byte) []int {
 				end = p + k
 			}
 		}
+		if work += end - p; work > 2*len(b)+4096 {
+			return nil, false
+		}
 		if loc := m.info.anchored.FindSubmatchIndex(b[p:end]); loc != nil {
 			for k := range loc {
 				if loc[k] >= 0 {
 					loc[k] += p
 				}
 			}
-			return loc
+			return loc, true
 		}
 		i = p + 1
 	}
-	return nil
+	return nil, true
 }
 
 // match is a found pattern; text and groups are copies.
@@ -441,27 +474,209 @@ func fromSpecs(m specs.Matcher) *matcher {
 // reset makes the matcher search from offset abs on.
 func (m *matcher) reset(abs int64) { m.from = abs }
 
-// find looks for the pattern in w at or after floor.
-func (m *matcher) find(w *window, floor int64) (match, bool) {
+// A pattern's state after a search of the data seen so far.
+type mstate int
+
+const (
+	stNone      mstate = iota // no match yet
+	stTentative               // a match that more bytes could still change
+	stFinal                   // a match that no further byte can change
+)
+
+// result is a matcher's state over the data so far. low bounds what may
+// still come: for stNone and stTentative, the match this pattern finally
+// reports (if any) does not end before low. A final match is the
+// pattern's match in every continuation of the stream.
+type result struct {
+	st  mstate
+	m   match
+	low int64
+}
+
+// stopper interrupts a long regex search: done closes (a cancel or a
+// timeout of the step's context), or the clock passes at (the step's
+// within; zero: none).
+type stopper struct {
+	done <-chan struct{}
+	at   time.Time
+}
+
+func (s *stopper) stopped() bool {
+	if s == nil {
+		return false
+	}
+	if s.done == nil && s.at.IsZero() {
+		return false
+	}
+	select {
+	case <-s.done:
+		return true
+	default:
+	}
+	return !s.at.IsZero() && !time.Now().Before(s.at)
+}
+
+// costlyWork is the most search work (compiled program size × bytes
+// searched) that one regexp call may do without checks for a cancel or
+// a timeout: a few milliseconds on a slow core. A costlier search reads
+// its input through stopReader, which checks between runes.
+var costlyWork = 1 << 22
+
+// stopReader feeds a regexp search rune by rune and ends the input early
+// (io.EOF) once its stopper fires; the search's result is then discarded.
+// Go's regexp does at most one step of its automaton (bounded by the
+// program's size) per rune it reads, so a stop takes effect within about
+// one rune's work.
+type stopReader struct {
+	b    []byte
+	pos  int
+	stop *stopper
+	hit  bool // the stopper fired
+}
+
+func (r *stopReader) ReadRune() (rune, int, error) {
+	if r.pos >= len(r.b) {
+		return 0, 0, io.EOF
+	}
+	if r.stop.stopped() {
+		r.hit = true
+		return 0, 0, io.EOF
+	}
+	c := r.b[r.pos]
+	if c < utf8.RuneSelf {
+		r.pos++
+		return rune(c), 1, nil
+	}
+	ru, n := utf8.DecodeRune(r.b[r.pos:])
+	r.pos += n
+	return ru, n, nil
+}
+
+// searchStoppable runs a costly search of b on a goroutine of its own,
+// over a copy of b, reading it through stopReader. When stop fires it
+// returns at once (stopped) and leaves the search to end on its own: it
+// sees the same stop at its next rune, so it ends within about one step
+// of the automaton (the work for one rune, bounded by the program's size,
+// under a millisecond for the largest program specs allow); so at most a
+// few such searches are ever left running, each for that long.
+func searchStoppable(re *regexp.Regexp, b []byte, stop *stopper) (loc []int, stopped bool) {
+	if stop.stopped() {
+		return nil, true
+	}
+	type out struct {
+		loc []int
+		hit bool
+	}
+	ch := make(chan out, 1)
+	st := *stop
+	b = bytes.Clone(b)
+	go func() {
+		r := &stopReader{b: b, stop: &st}
+		loc := re.FindReaderSubmatchIndex(r)
+		ch <- out{loc, r.hit}
+	}()
+	var atC <-chan time.Time
+	if !stop.at.IsZero() {
+		t := time.NewTimer(time.Until(stop.at))
+		defer t.Stop()
+		atC = t.C
+	}
+	select {
+	case o := <-ch:
+		return o.loc, o.hit
+	case <-stop.done:
+	case <-atC:
+	}
+	return nil, true
+}
+
+// pathStart is where the paths that can still be running at de started at
+// the earliest: after the last newline of b (the regex cannot match one),
+// and at most maxLen bytes before de; -1: anywhere in b.
+func (m *matcher) pathStart(b []byte, de int) int {
+	p0 := -1
+	if !m.info.nl {
+		p0 = bytes.LastIndexByte(b, '\n') + 1
+	}
+	if m.info.maxLen >= 0 {
+		p0 = max(p0, de-m.info.maxLen)
+	}
+	return p0
+}
+
+func (m *matcher) reacher() *reach {
+	if m.reach == nil {
+		m.reach = newReach(m.info.p)
+	}
+	return m.reach
+}
+
+// settledEnd is where the bytes of b stop being final: len(b), or the
+// start of an incomplete UTF-8 sequence at its end (more bytes change how
+// it decodes).
+func settledEnd(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			break
+		}
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(b[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(b)
+}
+
+// eval searches w at or after floor and says what the pattern's match is
+// so far. interrupted: stop fired during a regex search; nothing was
+// decided (only the search start may have moved, soundly).
+//
+// The rule that makes the outcome independent of how the bytes were cut
+// into reads: Go's regexp returns the leftmost-first match of the data so
+// far, as if the data ended there. Paths of the regex automaton that never
+// reach the end of the data are the same whatever follows, so the match
+// can only change through a path that reaches the end: one that could
+// consume more bytes (a greedy repetition, an alternative that could still
+// win), or an assertion evaluated at the end ($, \z, \b, \B see no next
+// byte). A match is final once no such path can exist: every path that
+// started at or before the match's start would have to be longer than the
+// regex's longest match, or would have to cross a newline the regex cannot
+// match. Otherwise it is tentative. A literal's leftmost occurrence is
+// final as soon as it is found.
+func (m *matcher) eval(w *window, floor int64, stop *stopper) (res result, interrupted bool) {
 	start := max(floor, m.from, w.base)
 	if m.re == nil {
 		b := w.since(start)
 		i := bytes.Index(b, m.lit)
 		if i < 0 {
 			m.from = max(start, w.end()-int64(len(m.lit))+1)
-			return match{}, false
+			return result{st: stNone, low: w.end() + 1}, false
 		}
 		s := start + int64(i)
-		return match{start: s, end: s + int64(len(m.lit)), text: string(m.lit)}, true
+		return result{st: stFinal, m: match{start: s, end: s + int64(len(m.lit)), text: string(m.lit)}}, false
 	}
 	start = max(start, w.end()-RegexWindow)
 	b := w.since(start)
 	var loc []int
-	if m.info.anchored != nil {
-		loc = m.findFirst(b)
-	} else {
-		loc = m.re.FindSubmatchIndex(b)
+	switch {
+	case m.forceReader || m.info.prog > 0 && m.info.prog*len(b) > costlyWork:
+		var stopped bool
+		if loc, stopped = searchStoppable(m.re, b, stop); stopped {
+			return result{}, true
+		}
+	default:
+		ok := false
+		if m.info.anchored != nil {
+			loc, ok = m.findFirst(b)
+		}
+		if !ok {
+			loc = m.re.FindSubmatchIndex(b)
+		}
 	}
+	de := settledEnd(b)
 	if loc == nil {
 		// No match lies within [start, end): a later one ends after end.
 		next := start
@@ -473,8 +688,28 @@ func (m *matcher) find(w *window, floor int64) (match, bool) {
 		if m.info.maxLen >= 0 && !m.info.anchors {
 			next = max(next, w.end()-int64(m.info.maxLen)+1)
 		}
-		m.from = max(m.from, next)
-		return match{}, false
+		if !m.info.beginText { // ^ and \A only match where the search starts
+			m.from = max(m.from, next)
+		}
+		// A match found later ends at or after the settled end (\b or \B
+		// may turn true there), or after it.
+		low := start + int64(de)
+		if !m.info.words {
+			low++
+		} else if p0 := m.pathStart(b[:de], de); m.info.p != nil && p0 >= 0 && de-p0 <= 4096 {
+			// Unless no path is running at the settled end at all: then
+			// a later match ends after it. (Beyond 4 KiB back, not worth
+			// the check on every search: a literal expect that ends right
+			// at the end of the data then waits for the settle time.)
+			alive, stopped := m.reacher().running(b, p0, de, de, stop)
+			if stopped {
+				return result{}, true
+			}
+			if !alive {
+				low++
+			}
+		}
+		return result{st: stNone, low: low}, false
 	}
 	mt := match{start: start + int64(loc[0]), end: start + int64(loc[1]), text: string(b[loc[0]:loc[1]])}
 	mt.groups = make([]string, len(loc)/2)
@@ -483,7 +718,25 @@ func (m *matcher) find(w *window, floor int64) (match, bool) {
 			mt.groups[i] = string(b[loc[2*i]:loc[2*i+1]])
 		}
 	}
-	return mt, true
+	s := loc[0]
+	if m.info.maxLen >= 0 && de-s > m.info.maxLen ||
+		!m.info.nl && s <= de && bytes.IndexByte(b[s:de], '\n') >= 0 {
+		return result{st: stFinal, m: mt}, false
+	}
+	if m.info.p != nil && loc[1] <= de {
+		p0 := max(m.pathStart(b[:s], de), 0)
+		alive, stopped := m.reacher().running(b, min(p0, s), s, de, stop)
+		if stopped {
+			return result{}, true
+		}
+		if !alive {
+			return result{st: stFinal, m: mt}, false
+		}
+	}
+	// If it changes, the match finally reported ends at or after this
+	// one's start: a path that started earlier ends at the settled end or
+	// later; any other starts at or after it.
+	return result{st: stTentative, m: mt, low: mt.start}, false
 }
 
 // slice records a bounded copy of a console stretch: the first half of max
