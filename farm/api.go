@@ -11,8 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -93,7 +91,7 @@ func (a *API) routes() {
 	m.Handle("POST /api/v1/logout", a.errors(a.logout))
 	m.Handle("GET /api/v1/me", a.handle(RoleViewer, a.me))
 	m.Handle("POST /api/v1/jobs", a.handle(RoleSubmitter, a.submit))
-	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.jobs))
+	m.Handle("GET /api/v1/jobs", a.handle(RoleViewer, a.listJobs)) // joblist.go
 	m.Handle("GET /api/v1/jobs/{id}", a.handle(RoleViewer, a.job))
 	m.Handle("GET /api/v1/jobs/{id}/junit.xml", a.handle(RoleViewer, a.junit))
 	m.Handle("GET /api/v1/jobs/{id}/console", a.handle(RoleViewer, a.console))
@@ -103,6 +101,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/v1/boards/{name}", a.handle(RoleViewer, a.board))
 	m.Handle("POST /api/v1/boards/{name}/maintenance", a.handle(RoleOperator, a.maintenance))
 	m.Handle("GET /api/v1/boards/{name}/console", a.handle(RoleViewer, a.boardConsole))
+	a.trustRoutes() // api_trust.go
 	a.uiRoutes()
 	m.Handle("/api/", a.errors(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, msg: "no such endpoint: " + r.Method + " " + r.URL.Path}
@@ -273,7 +272,8 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, p Principal) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID})
+	// commit_url (farm.hcl) lets the UI link a job's commit label.
+	return writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "token": p.TokenID, "commit_url": a.c.cfg.Farm.CommitURL})
 }
 
 // ---------------------------------------------------------------- jobs
@@ -315,7 +315,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
 	in, err := a.readSubmission(r)
 	if in != nil && in.spool != nil {
 		defer func() {
@@ -330,6 +330,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 		Firmware: in.spool, FirmwareName: in.fwName, FirmwareVersion: in.opts.FirmwareVersion,
 		SpecSrc: in.spec, SpecFilename: in.specName, Vars: in.opts.Vars, Type: in.opts.Type, Tags: in.opts.Tags,
 		Priority: in.opts.Priority, Labels: in.opts.Labels, Submitter: p.Actor(),
+		Signature: in.prov.signature, SBOM: in.prov.sbom,
 	}
 	var job *JobView
 	status := http.StatusCreated
@@ -381,6 +382,7 @@ type submissionBody struct {
 	specName string
 	spool    *os.File // the firmware, rewound
 	fwName   string
+	prov     provenanceParts // signature, sbom (api_trust.go)
 }
 
 // bodyReadError marks an error reading the request body (as opposed to
@@ -480,8 +482,15 @@ func (a *API) readSubmission(r *http.Request) (*submissionBody, error) {
 			if n > a.maxUpload() {
 				return in, &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
 			}
+		case "signature", "sbom":
+			if in.spool != nil {
+				return in, badRequest("the %s part must come before the firmware part", part.FormName())
+			}
+			if err := in.prov.read(part); err != nil {
+				return in, err
+			}
 		default:
-			return in, badRequest("unknown part %q (want options, spec, firmware)", part.FormName())
+			return in, badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
 		}
 	}
 	if !haveSpec {
@@ -494,43 +503,6 @@ func (a *API) readSubmission(r *http.Request) (*submissionBody, error) {
 		return in, err
 	}
 	return in, nil
-}
-
-func (a *API) jobs(w http.ResponseWriter, r *http.Request, _ Principal) error {
-	var f store.JobFilter
-	if s := r.URL.Query().Get("state"); s != "" {
-		for st := range strings.SplitSeq(s, ",") {
-			if st != store.StateQueued && st != store.StateRunning && !store.Final(st) {
-				return badRequest("unknown state %q (states: queued, running, passed, failed, error, cancelled)", st)
-			}
-			f.States = append(f.States, st)
-		}
-	}
-	switch k := r.URL.Query().Get("kind"); k {
-	case "", store.KindCandidate:
-		f.Kind = store.KindCandidate // health checks are not candidates: listed only when asked for
-	case store.KindHealthCheck:
-		f.Kind = k
-	case "all":
-	default:
-		return badRequest("unknown kind %q (kinds: candidate, health_check, all)", k)
-	}
-	f.Board = r.URL.Query().Get("board")
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000")
-		}
-		f.Limit = n
-	}
-	js, err := a.c.Jobs(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	if js == nil {
-		js = []JobView{}
-	}
-	return writeJSON(w, http.StatusOK, js)
 }
 
 func (a *API) job(w http.ResponseWriter, r *http.Request, _ Principal) error {

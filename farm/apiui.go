@@ -33,6 +33,7 @@ func (a *API) uiRoutes() {
 	m.Handle("GET /api/v1/boards/{name}/terminal", a.handle(RoleViewer, a.terminal))
 	m.Handle("GET /api/v1/boards/{name}/history", a.handle(RoleViewer, a.boardHistory))
 	m.Handle("GET /api/v1/live", a.handle(RoleViewer, a.live))
+	m.Handle("GET /api/v1/jobs/{id}/attempts/{n}/console", a.handle(RoleViewer, a.attemptTail))
 }
 
 // holdError maps the controller's hold errors to HTTP answers.
@@ -315,9 +316,9 @@ func (cw *consoleWriter) add(rec store.LogRecord) error {
 // LiveSnapshot is a message of /api/v1/live: every board and the queued
 // and running jobs.
 type LiveSnapshot struct {
-	Type   string      `json:"type"` // "snapshot"
-	Boards []BoardView `json:"boards"`
-	Queue  []JobView   `json:"queue"`
+	Type   string        `json:"type"` // "snapshot"
+	Boards []BoardView   `json:"boards"`
+	Queue  []JobListItem `json:"queue"`
 }
 
 // liveCoalesce is how long the live feed waits after a change for more
@@ -414,12 +415,9 @@ func (f *liveFeed) run() {
 func (a *API) liveSnapshot() ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q, err := a.c.Jobs(ctx, store.JobFilter{States: []string{store.StateQueued, store.StateRunning}, Kind: store.KindCandidate, Limit: 1000})
+	q, _, err := a.c.ListJobs(ctx, JobQuery{States: []string{store.StateQueued, store.StateRunning}, Kind: KindCandidate, Limit: store.MaxListLimit})
 	if err != nil {
 		return nil, err
-	}
-	if q == nil {
-		q = []JobView{}
 	}
 	return json.Marshal(LiveSnapshot{Type: "snapshot", Boards: a.c.Boards(), Queue: q})
 }

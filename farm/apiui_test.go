@@ -102,7 +102,7 @@ func startUI(t testing.TB, farmSrc string, mod func(*Config)) *uiEnv {
 		env.tokens[role] = tok
 		env.actors[role] = Principal{Name: rec.Name, TokenID: rec.ID}.Actor()
 	}
-	env.api = NewAPI(tc.Controller, APIOptions{Auth: NewAuth(tc.db, false, nil), AllowedOrigins: []string{"https://ui.example"}})
+	env.api = NewAPI(tc.Controller, APIOptions{Auth: NewAuth(tc.db, tc.cfg.Farm.AnonymousRead, nil), AllowedOrigins: []string{"https://ui.example"}})
 	withUIRoutes(env.api)
 	mux := http.NewServeMux()
 	mux.Handle("/api/", env.api.Handler())

@@ -261,6 +261,10 @@ type BoardView struct {
 	// Holder is who holds the board by hand (a manual lease), until HeldUntil.
 	Holder    string    `json:"holder,omitempty"`
 	HeldUntil time.Time `json:"held_until,omitzero"`
+	// HealthAttempts and HealthErrors are the inputs of Health: the recent
+	// attempts counted and how many ended in an infrastructure error.
+	HealthAttempts int `json:"health_attempts"`
+	HealthErrors   int `json:"health_errors"`
 }
 
 func (c *Controller) view(s *slot) BoardView {
@@ -268,6 +272,12 @@ func (c *Controller) view(s *slot) BoardView {
 		Since: s.since, Job: s.job, Health: s.health(), Emulated: s.cfg.Emulator != nil}
 	if s.hold != nil {
 		v.Holder, v.HeldUntil = s.hold.actor, s.hold.until
+	}
+	v.HealthAttempts = len(s.recent)
+	for _, o := range s.recent {
+		if o == store.StateError {
+			v.HealthErrors++
+		}
 	}
 	for k, d := range s.flags {
 		v.Flags = append(v.Flags, k+": "+d)

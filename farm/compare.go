@@ -65,7 +65,7 @@ type specRun struct {
 
 // finishedRuns returns the final jobs of spec with a stored result, oldest first.
 func (c *Controller) finishedRuns(ctx context.Context, spec string, limit int) ([]specRun, error) {
-	jobs, err := c.db.Jobs(ctx, store.JobFilter{States: []string{store.StatePassed, store.StateFailed}, Limit: limit})
+	jobs, err := c.db.Jobs(ctx, store.JobFilter{States: []string{store.StatePassed, store.StateFailed}, Spec: spec, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -209,21 +209,27 @@ func boolInt(b bool) int {
 
 // TrendPoint is one measured value of a job.
 type TrendPoint struct {
-	Job      string    `json:"job"`
-	At       time.Time `json:"at"`
-	SHA256   string    `json:"sha256"`
-	Version  string    `json:"version,omitempty"`
-	Board    string    `json:"board"`
-	Value    float64   `json:"value"`
-	Unit     string    `json:"unit,omitempty"`
-	Verdict  string    `json:"verdict"`
-	Min      *float64  `json:"min,omitempty"`
-	Max      *float64  `json:"max,omitempty"`
-	JobState string    `json:"job_state"`
+	Job     string    `json:"job"`
+	At      time.Time `json:"at"`
+	SHA256  string    `json:"sha256"`
+	Version string    `json:"version,omitempty"`
+	Board   string    `json:"board"`
+	Value   float64   `json:"value"`
+	Unit    string    `json:"unit,omitempty"`
+	Verdict string    `json:"verdict"`
+	Min     *float64  `json:"min,omitempty"`
+	Max     *float64  `json:"max,omitempty"`
+	// MarginalMin and MarginalMax bound the marginal band inside the limits.
+	MarginalMin *float64 `json:"marginal_min,omitempty"`
+	MarginalMax *float64 `json:"marginal_max,omitempty"`
+	JobState    string   `json:"job_state"`
+	// Submitted is when the job was submitted; Firmware its file name.
+	Submitted time.Time `json:"submitted"`
+	Firmware  string    `json:"firmware"`
 }
 
 // Trend returns a measurement's values across the finished jobs of a spec,
-// oldest first (at most limit jobs are looked at; 0: 500).
+// in submission order (at most limit jobs are looked at; 0: 500).
 func (c *Controller) Trend(ctx context.Context, spec, measure string, limit int) ([]TrendPoint, error) {
 	if limit <= 0 {
 		limit = 500
@@ -242,7 +248,8 @@ func (c *Controller) Trend(ctx context.Context, spec, measure string, limit int)
 					}
 					out = append(out, TrendPoint{Job: r.job.ID, At: m.At, SHA256: r.job.Firmware.SHA256,
 						Version: r.job.Firmware.Version, Board: r.job.Board, Value: m.Value, Unit: m.Unit,
-						Verdict: string(m.Verdict), Min: m.Min, Max: m.Max, JobState: r.job.State})
+						Verdict: string(m.Verdict), Min: m.Min, Max: m.Max, MarginalMin: m.MarginalMin, MarginalMax: m.MarginalMax,
+						JobState: r.job.State, Submitted: r.job.Created, Firmware: r.job.Firmware.Name})
 				}
 			}
 		}

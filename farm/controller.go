@@ -2,6 +2,7 @@ package farm
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -131,6 +132,8 @@ type Controller struct {
 
 	changeMu sync.Mutex
 	changed  chan struct{} // closed at the next change of a board or the queue
+
+	verdictKey ed25519.PrivateKey // signs verdict statements (verdict.go)
 }
 
 // New makes a controller; start it with Run.
@@ -181,6 +184,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
 		return nil, fmt.Errorf("farm: firmware store: %w", err)
+	}
+	if err := c.loadVerdictKey(); err != nil {
+		return nil, err
 	}
 	types := map[string]specs.BoardType{}
 	for _, t := range cfg.Farm.BoardTypes {
@@ -347,6 +353,8 @@ type Submission struct {
 	Priority        int
 	Labels          map[string]string
 	Submitter       string
+	Signature       []byte // armored SSH signature of the firmware; nil: unsigned
+	SBOM            []byte // CycloneDX JSON SBOM; nil: none
 
 	idempotency *store.IdempotencyKey // set by SubmitIdempotent
 }
@@ -392,11 +400,16 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 	if len(c.matching(sel, false)) == 0 {
 		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards()}
 	}
-	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName)
+	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM) // trust policy, SBOM (trust.go)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName, chk)
 	if err != nil {
 		return nil, err
 	}
 	fw.Version = s.FirmwareVersion
+	fw.Provenance = chk.prov
 	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
 		return nil, err
 	}
@@ -428,8 +441,10 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 }
 
 // storeFirmware streams r into the content-addressed firmware store,
-// refusing more than the farm's upload limit.
-func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, error) {
+// refusing more than the farm's upload limit and, before anything is in
+// place, a candidate chk rejects.
+func (c *Controller) storeFirmware(r io.Reader, name string, chk *candidateCheck) (store.Firmware, error) {
+	defer chk.close()
 	limit := c.cfg.Farm.MaxUploadBytes
 	if limit <= 0 {
 		limit = 64 << 20
@@ -440,7 +455,11 @@ func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, er
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, limit+1))
+	var w io.Writer = io.MultiWriter(tmp, h)
+	if hw := chk.hashWriter(); hw != nil {
+		w = io.MultiWriter(tmp, h, hw)
+	}
+	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -457,7 +476,11 @@ func (c *Controller) storeFirmware(r io.Reader, name string) (store.Firmware, er
 	if n == 0 {
 		return store.Firmware{}, &RejectedError{Status: 400, Message: "firmware is empty"}
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	raw := h.Sum(nil)
+	if err := chk.verify(raw); err != nil {
+		return store.Firmware{}, err
+	}
+	sum := hex.EncodeToString(raw)
 	if err := os.Rename(tmp.Name(), c.firmwarePath(sum)); err != nil {
 		return store.Firmware{}, fmt.Errorf("firmware store: %w", err)
 	}
@@ -728,7 +751,7 @@ func (c *Controller) WriteJUnit(ctx context.Context, id string, w io.Writer) err
 	if err := json.Unmarshal(j.Result, &res); err != nil {
 		return fmt.Errorf("job %s: stored result: %w", id, err)
 	}
-	return runner.WriteJUnit(w, &res)
+	return runner.WriteJUnitWith(w, &res, provenanceProperties(j)) // trust.go
 }
 
 // ErrNoResult: the job has no result yet (409 for a JUnit request).

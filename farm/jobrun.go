@@ -104,9 +104,10 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		state, reason = store.StateCancelled, ce.reason
 	}
 	c.mu.Unlock()
+	farmFault := isFarmFault(runErr)                      // not the board's fault, and no other board would do better
 	stopped := errors.Is(cause, errShutdown) || ce != nil // by the controller: nobody's fault
-	requeue := state == store.StateError && !stopped && n < c.cfg.MaxAttempts
-	if j.Submitter != HealthSubmitter {
+	requeue := state == store.StateError && !stopped && n < c.cfg.MaxAttempts && !farmFault
+	if j.Submitter != HealthSubmitter && !farmFault {
 		if stopped {
 			c.boardOutcome(ctx, s, j, state, reason)
 		} else {
@@ -171,6 +172,9 @@ func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *
 	rb.Power = markedPower{Power: rb.Power, s: s}
 	if rb.Flasher != nil {
 		rb.Flasher = markedFlasher{Flasher: rb.Flasher, s: s}
+	}
+	if err := c.verifyStored(ctx, full, s.cfg.Type); err != nil { // trust.go
+		return nil, err
 	}
 	fw := specs.Firmware{Name: j.Firmware.Name, Version: j.Firmware.Version, SHA256: j.Firmware.SHA256, Path: c.firmwarePath(j.Firmware.SHA256)}
 	pump := newEventPump(c, j.ID)

@@ -75,6 +75,7 @@ type WebhookLinks struct {
 	JUnit   string `json:"junit"`
 	Console string `json:"console"`
 	Events  string `json:"events"`
+	Verdict string `json:"verdict"` // the signed verdict statement (verify-verdict)
 }
 
 // NewWebhookPayload builds the payload of a final job. baseURL is the
@@ -86,7 +87,7 @@ func NewWebhookPayload(j store.Job, baseURL string) WebhookPayload {
 		Firmware: j.Firmware, Board: j.Board, Attempts: j.Attempts, Labels: j.Labels,
 		Vars: j.Vars, Priority: j.Priority, Created: j.Created, Started: j.Started, Ended: j.Ended,
 		Tests: []WebhookTest{}, Measurements: []runner.Measurement{},
-		Links: WebhookLinks{Job: base, JUnit: base + "/junit.xml", Console: base + "/console", Events: base + "/events"},
+		Links: WebhookLinks{Job: base, JUnit: base + "/junit.xml", Console: base + "/console", Events: base + "/events", Verdict: base + "/verdict"},
 	}
 	var res runner.Result
 	if len(j.Result) > 0 && json.Unmarshal(j.Result, &res) == nil {

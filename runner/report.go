@@ -122,7 +122,15 @@ func escapeXML(s string) string {
 // message and its kind as type; system-out holds the measurements, the
 // attempts and the test's console slice. Characters XML cannot carry are
 // replaced by U+FFFD.
-func WriteJUnit(w io.Writer, res *Result) error {
+func WriteJUnit(w io.Writer, res *Result) error { return WriteJUnitWith(w, res, nil) }
+
+// Property is an extra suite property a caller adds to the JUnit XML (the
+// farm adds the candidate's provenance).
+type Property struct{ Name, Value string }
+
+// WriteJUnitWith is WriteJUnit with extra suite properties after the
+// built-in ones.
+func WriteJUnitWith(w io.Writer, res *Result, extra []Property) error {
 	s := junitSuite{
 		Name:      res.Spec,
 		Time:      secs(res.Duration),
@@ -147,6 +155,9 @@ func WriteJUnit(w io.Writer, res *Result) error {
 	}
 	if res.SafeStateError != "" {
 		prop("safe_state_error", res.SafeStateError)
+	}
+	for _, p := range extra {
+		prop(p.Name, p.Value)
 	}
 	add := func(name string, t *TestResult) {
 		c := junitCase{Name: name, Classname: res.Spec, Time: secs(t.Duration)}

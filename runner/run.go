@@ -429,7 +429,7 @@ func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n in
 }
 
 func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResult) {
-	sr = StepResult{Index: i, Kind: st.Kind, Summary: summary(st), Range: st.Range}
+	sr = StepResult{Index: i, Kind: st.Kind, Summary: summary(st, &e.scope), Range: st.Range}
 	start := e.now()
 	e.emit(StepStarted{Time: start, Phase: e.phase, Test: e.test, Attempt: e.attempt, Index: i, Kind: st.Kind, Summary: sr.Summary})
 	var se *stepErr
@@ -1257,12 +1257,25 @@ func (e *engine) summarise(ctx context.Context, res *Result) {
 }
 
 // summary describes a step in a few words, for progress and reports.
-func summary(st specs.Step) string {
+// summary describes a step with the values it uses: an expression with a
+// template or a reference is shown evaluated in s (quoted, at most 200
+// bytes), as written when it cannot be evaluated yet.
+func summary(st specs.Step, s *specs.Scope) string {
 	q := func(x *specs.Expr) string {
 		if x == nil {
 			return `""`
 		}
-		return x.Source
+		if s == nil || x.IsZero() || strings.HasPrefix(x.Source, `"`) && !strings.Contains(x.Source, "${") {
+			return x.Source
+		}
+		v, err := x.String(s)
+		if err != nil {
+			return x.Source
+		}
+		if len(v) > 200 {
+			v = strings.ToValidUTF8(v[:200], "") + "…"
+		}
+		return strconv.Quote(v)
 	}
 	switch st.Kind {
 	case specs.StepPower:

@@ -35,12 +35,14 @@ var farmFileSchema = &hcl.BodySchema{
 		{Type: "board_type", LabelNames: []string{"name"}},
 		{Type: "board", LabelNames: []string{"name"}},
 		{Type: "webhook", LabelNames: []string{"name"}},
+		{Type: "trust"},
 	},
 }
 
 var farmSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "listen"}, {Name: "data_dir"}, {Name: "max_upload"}, {Name: "anonymous_read"},
+		{Name: "commit_url"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "retention"}},
 }
@@ -171,6 +173,15 @@ func (d *decoder) farm(body hcl.Body, filename string) *Farm {
 			}
 		}
 	}
+	for _, b := range c.Blocks {
+		if b.Type == "trust" {
+			if farm.Trust != nil {
+				d.errorf(b.DefRange, "Duplicate trust block", "A farm file has at most one trust block; per-type policies go in board_type blocks inside it.")
+				continue
+			}
+			farm.Trust = d.trust(b, farm)
+		}
+	}
 	hookNames := newNameCheck("webhook")
 	for _, b := range c.Blocks {
 		if b.Type == "webhook" {
@@ -188,6 +199,15 @@ func (d *decoder) farmSettings(b *hcl.Block, farm *Farm) {
 	farm.DataDir = d.str(c.Attributes["data_dir"], DefaultDataDir)
 	farm.MaxUploadBytes = d.size(c.Attributes["max_upload"], DefaultMaxUploadBytes)
 	farm.AnonymousRead = d.boolean(c.Attributes["anonymous_read"], false)
+	if a := c.Attributes["commit_url"]; a != nil {
+		u := d.str(a, "")
+		if (!strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://")) || !strings.Contains(u, "{commit}") || len(u) > 1024 {
+			d.errorf(a.Expr.Range(), "Invalid commit_url",
+				`commit_url is an http(s) URL of at most 1024 bytes with {commit} where the "commit" label's value goes, e.g. "https://git.example.com/fw/commit/{commit}".`)
+		} else {
+			farm.CommitURL = u
+		}
+	}
 	seen := false
 	for _, rb := range c.Blocks {
 		if seen {

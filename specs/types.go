@@ -24,16 +24,20 @@ type Range struct {
 
 // Farm is a decoded farm.hcl: what is wired where, and how the controller runs.
 type Farm struct {
-	Name           string      `json:"name"`
-	Listen         string      `json:"listen"`           // default ":8080"
-	DataDir        string      `json:"data_dir"`         // default "/var/lib/hilfarm"
-	MaxUploadBytes int64       `json:"max_upload_bytes"` // default 64 MiB
-	Retention      Retention   `json:"retention"`
-	AnonymousRead  bool        `json:"anonymous_read"`
-	BoardTypes     []BoardType `json:"board_types"`
-	Boards         []Board     `json:"boards"`
-	Webhooks       []Webhook   `json:"webhooks,omitempty"`
-	Filename       string      `json:"filename"`
+	Name           string    `json:"name"`
+	Listen         string    `json:"listen"`           // default ":8080"
+	DataDir        string    `json:"data_dir"`         // default "/var/lib/hilfarm"
+	MaxUploadBytes int64     `json:"max_upload_bytes"` // default 64 MiB
+	Retention      Retention `json:"retention"`
+	AnonymousRead  bool      `json:"anonymous_read"`
+	// CommitURL links a job's "commit" label to its commit in the UI:
+	// {commit} is replaced by the label's value (path-escaped).
+	CommitURL  string      `json:"commit_url,omitempty"`
+	BoardTypes []BoardType `json:"board_types"`
+	Boards     []Board     `json:"boards"`
+	Webhooks   []Webhook   `json:"webhooks,omitempty"`
+	Trust      *Trust      `json:"trust,omitempty"` // nil: no trust block (mode off)
+	Filename   string      `json:"filename"`
 }
 
 // Retention bounds what the controller keeps. Zero means "keep forever" for that bound.

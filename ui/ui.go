@@ -37,7 +37,7 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // pageRoutes are the paths (exact, or prefixes ending in "/") that are
 // pages of the app: they all get index.html and the app routes in the browser.
-var pageRoutes = []string{"/", "/login", "/queue", "/compare", "/trends", "/jobs/", "/boards/"}
+var pageRoutes = []string{"/", "/login", "/queue", "/jobs", "/compare", "/trends", "/jobs/", "/boards/"}
 
 // Handler serves the UI. Mount it at "/" next to the API (whose more
 // specific /api/ patterns win in an http.ServeMux).

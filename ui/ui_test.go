@@ -52,6 +52,7 @@ func TestHandlerServesPagesAndAssets(t *testing.T) {
 		{"/", "text/html; charset=utf-8", "no-cache", 200},
 		{"/login", "text/html; charset=utf-8", "no-cache", 200},
 		{"/queue", "text/html; charset=utf-8", "no-cache", 200},
+		{"/jobs?state=passed&label=commit%3Dabc", "text/html; charset=utf-8", "no-cache", 200},
 		{"/compare?spec=boot&base=a&candidate=b", "text/html; charset=utf-8", "no-cache", 200},
 		{"/trends", "text/html; charset=utf-8", "no-cache", 200},
 		{"/jobs/20261127-120000-abcdef", "text/html; charset=utf-8", "no-cache", 200},
@@ -150,8 +151,8 @@ func TestNoForeignOrigins(t *testing.T) {
 
 func TestIsPage(t *testing.T) {
 	for p, want := range map[string]bool{
-		"/": true, "/login": true, "/jobs/x": true, "/boards/b-1": true,
-		"/jobs": false, "/jobs/": false, "/jobs/x/": false, "/api/v1/jobs": false, "/loginx": false, "/assets/x.js": false,
+		"/": true, "/login": true, "/jobs/x": true, "/boards/b-1": true, "/jobs": true,
+		"/jobs/": false, "/jobs/x/": false, "/api/v1/jobs": false, "/loginx": false, "/assets/x.js": false,
 	} {
 		if got := isPage(p); got != want {
 			t.Errorf("isPage(%q) = %v, want %v", p, got, want)

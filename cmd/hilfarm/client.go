@@ -188,6 +188,8 @@ type submitOptions struct {
 	Priority        int               `json:"priority,omitempty"`
 	Labels          map[string]string `json:"labels,omitempty"`
 	FirmwareVersion string            `json:"firmware_version,omitempty"`
+	// provenance files sent as their own parts before the firmware (submit_trust.go)
+	signature, sbom string
 }
 
 // submit uploads a firmware file and a spec file. The firmware is streamed
@@ -202,6 +204,10 @@ func (c *client) submit(ctx context.Context, firmwarePath, specPath string, opts
 		return nil, err
 	}
 	defer fw.Close()
+	prov, err := readProvenance(opts)
+	if err != nil {
+		return nil, err
+	}
 	optJSON, err := json.Marshal(opts)
 	if err != nil {
 		return nil, err
@@ -222,6 +228,9 @@ func (c *client) submit(ctx context.Context, firmwarePath, specPath string, opts
 				return err
 			}
 			if _, err := part.Write(specSrc); err != nil {
+				return err
+			}
+			if err := prov.write(mw); err != nil {
 				return err
 			}
 			part, err = mw.CreateFormFile("firmware", filepath.Base(firmwarePath))

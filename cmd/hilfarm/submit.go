@@ -50,6 +50,8 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	idemKey := fs.String("idempotency-key", "", "the submission's Idempotency-Key (`KEY`, e.g. the CI run id): the farm makes one job per key\n"+
 		"and token within 24 h; default: a random key, reused by the retries of this run")
 	retryFor := fs.Duration("retry-for", submitRetryFor, "retry the upload on connection errors for up to this `duration` (0: never)")
+	signature := fs.String("signature", "", "SSH signature `file` of the firmware (ssh-keygen -Y sign -n hilfarm)")
+	sbom := fs.String("sbom", "", "CycloneDX JSON SBOM `file` of the firmware")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	opts := submitOptions{Type: *boardType, Priority: *priority, FirmwareVersion: *fwVersion}
+	opts := submitOptions{Type: *boardType, Priority: *priority, FirmwareVersion: *fwVersion, signature: *signature, sbom: *sbom}
 	if len(vars) > 0 {
 		opts.Vars = vars
 	}

@@ -39,6 +39,7 @@ type Firmware struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Size    int64  `json:"size,omitempty"`
+	Provenance
 }
 
 // HealthSubmitter is the submitter of the controller's own health-check jobs.
@@ -112,21 +113,35 @@ func mustJSON(v any) string {
 
 // InsertJob stores a new queued job.
 func (db *DB) InsertJob(ctx context.Context, j *Job) error {
+	if err := insertJob(ctx, db.w, j); err != nil {
+		return err
+	}
+	j.State = StateQueued
+	return nil
+}
+
+// execer is a connection or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertJob inserts a new queued job and its SBOM through ex.
+func insertJob(ctx context.Context, ex execer, j *Job) error {
 	sel := string(j.Selector)
 	if sel == "" {
 		sel = "{}"
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
+	_, err := ex.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
 		firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
-		submitter, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
-		j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
-		j.Submitter, StateQueued, ms(j.Created))
+		submitter, state, created_ms, signature, signature_status, signer, sbom, firmware_size)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		append([]any{j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
+			j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
+			j.Submitter, StateQueued, ms(j.Created)}, provenanceArgs(&j.Firmware)...)...)
 	if err != nil {
 		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
 	}
-	j.State = StateQueued
-	return nil
+	return putSBOM(ctx, ex, j)
 }
 
 // IdempotencyKey ties a submission's Idempotency-Key to the job it made.
@@ -138,17 +153,8 @@ type IdempotencyKey struct {
 // records that key made it (replacing an expired record of the key).
 // Records older than expired are removed on the way.
 func (db *DB) InsertJobWithKey(ctx context.Context, j *Job, k IdempotencyKey, expired time.Time) error {
-	sel := string(j.Selector)
-	if sel == "" {
-		sel = "{}"
-	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
-			firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
-			submitter, state, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			j.ID, j.SpecName, j.SpecSrc, j.SpecFilename, j.Firmware.SHA256, j.Firmware.Name,
-			j.Firmware.Version, sel, mustJSON(j.Vars), mustJSON(j.Labels), j.Priority,
-			j.Submitter, StateQueued, ms(j.Created)); err != nil {
+		if err := insertJob(ctx, tx, j); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_ms < ?`, ms(expired)); err != nil {
@@ -160,7 +166,7 @@ func (db *DB) InsertJobWithKey(ctx context.Context, j *Job, k IdempotencyKey, ex
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
+		return fmt.Errorf("store: insert job %s with its idempotency key: %w", j.ID, err)
 	}
 	j.State = StateQueued
 	return nil
@@ -183,7 +189,7 @@ func (db *DB) IdempotentJob(ctx context.Context, k IdempotencyKey, since time.Ti
 
 const jobCols = `id, spec_name, spec_src, spec_filename, firmware_sha256, firmware_name,
 	firmware_version, selector, vars, labels, priority, submitter, state, reason, board,
-	attempts, created_ms, started_ms, ended_ms, result`
+	attempts, created_ms, started_ms, ended_ms, result, signature, signature_status, signer, sbom, firmware_size`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -191,12 +197,16 @@ func scanJob(s scanner) (*Job, error) {
 	var j Job
 	var sel, vars, labels, result string
 	var created, started, ended int64
+	var prov provenanceCols
 	err := s.Scan(&j.ID, &j.SpecName, &j.SpecSrc, &j.SpecFilename, &j.Firmware.SHA256,
 		&j.Firmware.Name, &j.Firmware.Version, &sel, &vars, &labels, &j.Priority,
 		&j.Submitter, &j.State, &j.Reason, &j.Board, &j.Attempts, &created, &started,
-		&ended, &result)
+		&ended, &result, &prov.signature, &prov.status, &prov.signer, &prov.sbom, &prov.size)
 	if err != nil {
 		return nil, err
+	}
+	if err := prov.into(&j.Firmware); err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.ID, err)
 	}
 	j.Selector = json.RawMessage(sel)
 	if err := json.Unmarshal([]byte(vars), &j.Vars); err != nil {
@@ -228,8 +238,7 @@ func (db *DB) Job(ctx context.Context, id string) (*Job, error) {
 // JobFilter selects jobs for Jobs.
 type JobFilter struct {
 	States []string // empty: all
-	Kind   string   // KindCandidate or KindHealthCheck; empty: both
-	Board  string   // only jobs whose (last) board is this one; empty: any
+	Spec   string   // empty: all
 	Limit  int      // 0: 100
 }
 
@@ -244,14 +253,8 @@ func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 			args = append(args, s)
 		}
 	}
-	switch f.Kind {
-	case KindCandidate:
-		where, args = append(where, "submitter != ?"), append(args, HealthSubmitter)
-	case KindHealthCheck:
-		where, args = append(where, "submitter = ?"), append(args, HealthSubmitter)
-	}
-	if f.Board != "" {
-		where, args = append(where, "board = ?"), append(args, f.Board)
+	if f.Spec != "" {
+		where, args = append(where, "spec_name = ?"), append(args, f.Spec)
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -101,7 +101,24 @@ var migrations = []string{
 	   target TEXT NOT NULL,
 	   detail TEXT NOT NULL DEFAULT ''
 	 ) STRICT;`,
-	// 2: idempotency keys of submissions (farm: Idempotency-Key header).
+
+	// 2: provenance of a candidate (issue 17): its SSH signature and who
+	// made it, and an optional CycloneDX SBOM with its summary.
+	`ALTER TABLE jobs ADD COLUMN signature BLOB NOT NULL DEFAULT x'';       -- armored SSH signature as submitted
+	 ALTER TABLE jobs ADD COLUMN signature_status TEXT NOT NULL DEFAULT ''; -- verified, unsigned, not-checked
+	 ALTER TABLE jobs ADD COLUMN signer TEXT NOT NULL DEFAULT '';           -- JSON Signer when verified
+	 ALTER TABLE jobs ADD COLUMN sbom TEXT NOT NULL DEFAULT '';             -- JSON SBOMSummary
+	 ALTER TABLE jobs ADD COLUMN firmware_size INTEGER NOT NULL DEFAULT 0;
+	 UPDATE jobs SET firmware_size = coalesce((SELECT size FROM firmware WHERE firmware.sha256 = jobs.firmware_sha256), 0);
+	 CREATE TABLE job_sbom (
+	   job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+	   data   BLOB NOT NULL
+	 ) STRICT;`,
+
+	// 3: the job listing's indexes, labels table and tests summary (joblist.go).
+	migrationJobListing,
+
+	// 4: idempotency keys of submissions (farm: Idempotency-Key header).
 	`CREATE TABLE idempotency (
 	   actor      TEXT NOT NULL,  -- the token (id) that sent the key
 	   key        TEXT NOT NULL,
