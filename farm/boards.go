@@ -101,9 +101,18 @@ func (c *Controller) openSlot(ctx context.Context, s *slot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.log.Error("board offline: cannot open its fixtures", "board", s.cfg.Name, "err", err)
+		// Logged once, and again when the reason changes: reopenLoop
+		// retries every interval, and an absent board stays absent.
+		if s.state == BoardOffline && s.reason == err.Error() {
+			c.log.Debug("board still offline: cannot open its fixtures", "board", s.cfg.Name, "err", err)
+		} else {
+			c.log.Error("board offline: cannot open its fixtures (retried quietly until it changes)", "board", s.cfg.Name, "err", err)
+		}
 		s.setState(BoardOffline, err.Error(), c.now())
 		return
+	}
+	if s.state == BoardOffline && s.reason != "" && s.reason != "not opened yet" {
+		c.log.Info("board opened after being offline", "board", s.cfg.Name, "was", s.reason)
 	}
 	s.handle = h
 	name := s.cfg.Name

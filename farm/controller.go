@@ -775,6 +775,9 @@ type Stats struct {
 	BoardStates  map[string]int // by state
 	Boards       []BoardStats
 	JobsByResult map[string]int64
+	// OldestQueued is when the longest-waiting queued job was submitted
+	// (zero with an empty queue).
+	OldestQueued time.Time
 }
 
 // BoardStats are one board's counters.
@@ -793,6 +796,11 @@ func (c *Controller) Stats(ctx context.Context) Stats {
 	st := Stats{BoardStates: map[string]int{}, JobsByResult: map[string]int64{}}
 	if q, err := c.db.Queue(ctx); err == nil {
 		st.QueueDepth = len(q)
+		for _, j := range q {
+			if st.OldestQueued.IsZero() || j.Created.Before(st.OldestQueued) {
+				st.OldestQueued = j.Created
+			}
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

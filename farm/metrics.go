@@ -18,7 +18,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	stats    func(context.Context) Stats
 
-	queueDepth, running, boardState, consoleBytes, infraErrors, powerCycles, viewerDrops *prometheus.Desc
+	queueDepth, queueWait, running, boardState, consoleBytes, infraErrors, powerCycles, viewerDrops *prometheus.Desc
 }
 
 // NewMetrics registers the farm's metrics with reg. The scrape-time
@@ -35,6 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600},
 		}, []string{"outcome"}),
 		queueDepth: prometheus.NewDesc("hilfarm_queue_depth", "Jobs waiting in the queue.", nil, nil),
+		queueWait:  prometheus.NewDesc("hilfarm_queue_oldest_wait_seconds", "How long the longest-waiting queued job has waited (0 with an empty queue).", nil, nil),
 		running:    prometheus.NewDesc("hilfarm_jobs_running", "Jobs running on a board.", nil, nil),
 		boardState: prometheus.NewDesc("hilfarm_board_state",
 			"1 for each board's current state (idle, leased, maintenance, quarantined, offline).", []string{"board", "type", "state"}, nil),
@@ -65,7 +66,7 @@ func (m *Metrics) JobFinished(v JobView) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.queueDepth, m.running, m.boardState, m.consoleBytes, m.infraErrors, m.powerCycles, m.viewerDrops} {
+	for _, d := range []*prometheus.Desc{m.queueDepth, m.queueWait, m.running, m.boardState, m.consoleBytes, m.infraErrors, m.powerCycles, m.viewerDrops} {
 		ch <- d
 	}
 }
@@ -79,6 +80,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	st := m.stats(ctx)
 	ch <- prometheus.MustNewConstMetric(m.queueDepth, prometheus.GaugeValue, float64(st.QueueDepth))
+	wait := 0.0
+	if !st.OldestQueued.IsZero() {
+		wait = max(0, time.Since(st.OldestQueued).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(m.queueWait, prometheus.GaugeValue, wait)
 	ch <- prometheus.MustNewConstMetric(m.running, prometheus.GaugeValue, float64(st.Running))
 	for _, b := range st.Boards {
 		for _, s := range []string{BoardIdle, BoardLeased, BoardMaintenance, BoardQuarantined, BoardOffline} {

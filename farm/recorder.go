@@ -1,8 +1,10 @@
 package farm
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -109,18 +111,28 @@ type Recorder struct {
 	dropped  int64 // records dropped because the store fell behind
 	drops    int64 // viewers dropped for being slow
 	lost     bool
-	wake     chan struct{} // signals the persister
+	wake     chan struct{} // signals the persister: records are pending
+	full     chan struct{} // signals the persister: a batch is full (or a marker waits)
 	total    int64         // console bytes recorded
 }
 
 // NewRecorder makes a recorder for board; start it with Run.
 func NewRecorder(board string, src ConsoleSource, sink LogSink, o RecorderOptions) *Recorder {
 	o.defaults()
-	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1)}
+	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+}
+
+// consoleBoundary is a console that can cut its stream before a power-on
+// (fixtures/serial.Console).
+type consoleBoundary interface {
+	Boundary(ctx context.Context) error
 }
 
 // Run reads the console until its event stream closes or ctx is done, then
 // flushes what is pending to the store. It is the recorder's only reader.
+// A console that is a runner.ConsoleReader is read directly in Run's
+// goroutine (no hand-off per chunk; parked in the runtime poller while the
+// board is silent).
 func (r *Recorder) Run(ctx context.Context) error {
 	persistDone := make(chan struct{})
 	stop := make(chan struct{})
@@ -137,6 +149,27 @@ func (r *Recorder) Run(ctx context.Context) error {
 		r.flush(wctx)
 		r.closeAll()
 	}()
+	if cr, ok := r.src.(runner.ConsoleReader); ok {
+		wake := context.AfterFunc(ctx, cr.Wake)
+		defer wake()
+		buf := make([]byte, 32<<10)
+		for ctx.Err() == nil {
+			ev, err := cr.ReadEvent(buf, time.Time{})
+			switch {
+			case errors.Is(err, runner.ErrNoEvent):
+				continue
+			case err != nil:
+				return nil // closed
+			}
+			if ev.Kind == runner.ConsoleData {
+				// The one copy of these bytes: the ring, the store batch,
+				// the job and every viewer share it.
+				ev.Data = bytes.Clone(ev.Data)
+			}
+			r.handle(ev)
+		}
+		return nil
+	}
 	events := r.src.Events()
 	for {
 		select {
@@ -149,6 +182,19 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.handle(ev)
 		}
 	}
+}
+
+// Boundary cuts the board's console before a power-on: what the console
+// still has from before is recorded ahead of it, and the job attached
+// gets a runner.ConsoleBoundary, so nothing printed before the power-on
+// answers its next expect. With a console that cannot flush (a test's
+// channel), the job gets the boundary at the current point of the stream.
+func (r *Recorder) Boundary(ctx context.Context) error {
+	if b, ok := r.src.(consoleBoundary); ok {
+		return b.Boundary(ctx)
+	}
+	r.handle(runner.ConsoleEvent{Kind: runner.ConsoleBoundary, At: r.o.Now()})
+	return nil
 }
 
 func (r *Recorder) handle(ev runner.ConsoleEvent) {
@@ -179,6 +225,13 @@ func (r *Recorder) handle(ev runner.ConsoleEvent) {
 		if r.o.OnLost != nil {
 			r.o.OnLost(false)
 		}
+	case runner.ConsoleBoundary:
+		// Not a record: only the job's expects need to know.
+		r.mu.Lock()
+		if r.job != nil {
+			r.job.push(ev, r.o.MaxJobLag)
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -213,11 +266,17 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	if r.pendSize+len(rec.Data) > r.o.MaxPending {
 		r.dropped++
 	} else {
+		if len(r.pending) == 0 {
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
 		r.pending = append(r.pending, rec)
 		r.pendSize += len(rec.Data)
 		if r.pendSize >= r.o.BatchBytes || rec.Kind != kindData {
 			select {
-			case r.wake <- struct{}{}:
+			case r.full <- struct{}{}:
 			default:
 			}
 		}
@@ -240,15 +299,26 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	return rec.Offset
 }
 
+// persist writes pending records in batches: when BatchBytes are pending,
+// a marker waits, or BatchDelay after the first pending record. It has no
+// ticker: an idle board's persister sleeps until something is recorded.
 func (r *Recorder) persist(ctx context.Context, stop <-chan struct{}) {
-	t := time.NewTicker(r.o.BatchDelay)
-	defer t.Stop()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
 		case <-r.wake:
+		}
+		t.Reset(r.o.BatchDelay)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-r.full:
+			t.Stop()
 		}
 		r.flush(ctx)
 	}
@@ -353,40 +423,137 @@ func (r *Recorder) Unwatch(v *Viewer) {
 var ErrConsoleBusy = errors.New("console is attached to another job")
 
 // Attach gives a job the board's console from the current offset on: a
-// runner.Console whose stream is lossless (an unbounded queue bounded only
-// by MaxJobLag, so the recorder never waits for the job) and whose writes
-// go to the board. Detach it with Close.
+// runner.ConsoleReader whose stream is lossless (an unbounded queue bounded
+// only by MaxJobLag, so the recorder never waits for the job) and whose
+// writes go to the board. Detach it with Close.
 func (r *Recorder) Attach() (*JobConsole, int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.job != nil {
 		return nil, 0, ErrConsoleBusy
 	}
-	jc := &JobConsole{r: r, out: make(chan runner.ConsoleEvent), kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go jc.pump()
+	jc := &JobConsole{r: r, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	r.job = jc
 	return jc, r.offset, nil
 }
 
-// JobConsole is a job's view of a board's console (a runner.Console).
+// JobConsole is a job's view of a board's console (a runner.ConsoleReader).
+// The recorder queues events; the job's runner takes them in its own
+// goroutine with ReadEvent, a whole queue at a time.
 type JobConsole struct {
 	r    *Recorder
-	out  chan runner.ConsoleEvent
-	kick chan struct{}
+	kick chan struct{} // the recorder queued something
+	wake chan struct{} // Wake
 	done chan struct{}
 	once sync.Once
 
 	mu     sync.Mutex
 	queue  []runner.ConsoleEvent
+	head   int // next event of queue to return (the reader's batch)
 	queued int
 	closed bool
+
+	pumpOnce sync.Once
+	out      chan runner.ConsoleEvent
+	pumpDone chan struct{}
 }
 
-var _ runner.Console = (*JobConsole)(nil)
+var _ runner.ConsoleReader = (*JobConsole)(nil)
 
-// Events is the job's lossless console stream. The data slices are shared
-// with the recorder's history: receivers must not modify them.
-func (j *JobConsole) Events() <-chan runner.ConsoleEvent { return j.out }
+// ReadEvent returns the next queued event (see runner.ConsoleReader). Data
+// is shared with the recorder's history: the caller must not modify it.
+// After Close, or once a failure was delivered, it returns io.EOF.
+func (j *JobConsole) ReadEvent(_ []byte, deadline time.Time) (runner.ConsoleEvent, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		j.mu.Lock()
+		if j.head < len(j.queue) {
+			ev := j.queue[j.head]
+			j.queue[j.head] = runner.ConsoleEvent{}
+			j.head++
+			j.queued -= len(ev.Data)
+			if j.head == len(j.queue) {
+				j.queue, j.head = j.queue[:0], 0
+			}
+			j.mu.Unlock()
+			return ev, nil
+		}
+		closed := j.closed
+		j.mu.Unlock()
+		if closed {
+			return runner.ConsoleEvent{}, io.EOF
+		}
+		select {
+		case <-j.done:
+			return runner.ConsoleEvent{}, io.EOF
+		case <-j.wake:
+			return runner.ConsoleEvent{}, runner.ErrNoEvent
+		default:
+		}
+		if !deadline.IsZero() && !deadline.After(time.Now()) {
+			return runner.ConsoleEvent{}, runner.ErrNoEvent
+		}
+		var tc <-chan time.Time
+		if !deadline.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(deadline))
+			}
+			tc = timer.C
+		}
+		select {
+		case <-j.kick:
+		case <-j.done:
+			return runner.ConsoleEvent{}, io.EOF
+		case <-j.wake:
+			return runner.ConsoleEvent{}, runner.ErrNoEvent
+		case <-tc:
+			return runner.ConsoleEvent{}, runner.ErrNoEvent
+		}
+	}
+}
+
+// Wake makes a pending ReadEvent, or else the next one, return
+// runner.ErrNoEvent.
+func (j *JobConsole) Wake() {
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Events is the job's lossless console stream as a channel (for a
+// consumer that is not a runner: a hold drains it). Its first call starts
+// a goroutine that reads with ReadEvent; do not also call ReadEvent.
+func (j *JobConsole) Events() <-chan runner.ConsoleEvent {
+	j.pumpOnce.Do(func() {
+		j.out = make(chan runner.ConsoleEvent)
+		j.pumpDone = make(chan struct{})
+		go func() {
+			defer close(j.pumpDone)
+			defer close(j.out)
+			for {
+				ev, err := j.ReadEvent(nil, time.Time{})
+				if errors.Is(err, runner.ErrNoEvent) {
+					continue
+				}
+				if err != nil {
+					return
+				}
+				select {
+				case j.out <- ev:
+				case <-j.done:
+					return
+				}
+			}
+		}()
+	})
+	return j.out
+}
 
 // Write types into the board's console.
 func (j *JobConsole) Write(ctx context.Context, p []byte) error {
@@ -408,6 +575,7 @@ func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) {
 	if j.queued+len(ev.Data) > maxLag {
 		j.queue = append(j.queue[:0], runner.ConsoleEvent{Kind: runner.ConsoleLost, At: ev.At,
 			Err: errors.New("job fell too far behind the console")})
+		j.head, j.queued = 0, 0
 		j.closed = true
 	} else {
 		j.queue = append(j.queue, ev)
@@ -422,31 +590,6 @@ func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) {
 
 func (j *JobConsole) fail(err error) {
 	j.push(runner.ConsoleEvent{Kind: runner.ConsoleLost, At: time.Now(), Err: err}, int(^uint(0)>>1))
-}
-
-// pump moves queued events to the job's channel.
-func (j *JobConsole) pump() {
-	defer close(j.out)
-	for {
-		j.mu.Lock()
-		q := j.queue
-		j.queue, j.queued = nil, 0
-		j.mu.Unlock()
-		for _, ev := range q {
-			select {
-			case j.out <- ev:
-			case <-j.done:
-				return
-			}
-		}
-		if len(q) == 0 {
-			select {
-			case <-j.kick:
-			case <-j.done:
-				return
-			}
-		}
-	}
 }
 
 // Close detaches the job from the console (idempotent); the stream closes.

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -39,6 +40,10 @@ const (
 	ConsoleLost
 	// ConsoleBack says the port was reopened after ConsoleLost.
 	ConsoleBack
+	// ConsoleBoundary says the board is about to be powered on: everything
+	// before it was printed before, and no expect may match it (fail_on
+	// still sees it).
+	ConsoleBoundary
 )
 
 // ConsoleEvent is one item of a console stream.
@@ -59,6 +64,26 @@ type Console interface {
 	// Write sends bytes to the board. An error means the port is unusable
 	// (an infrastructure error).
 	Write(ctx context.Context, p []byte) error
+}
+
+// ErrNoEvent is returned by ConsoleReader.ReadEvent when its deadline
+// passed or it was woken before anything happened.
+var ErrNoEvent = errors.New("no console event")
+
+// ConsoleReader is a Console the runner reads in its own goroutine, with
+// no hand-off per chunk: it waits for a step's end and for the console in
+// one blocking read. The runner uses it instead of Events when the board's
+// console has it.
+type ConsoleReader interface {
+	Console
+	// ReadEvent returns the next event; ConsoleData's Data is buf[:n],
+	// valid until the next call. It waits until deadline (zero: none; not
+	// after now: only takes what is ready) or a Wake, then returns
+	// ErrNoEvent; io.EOF once the console is closed.
+	ReadEvent(buf []byte, deadline time.Time) (ConsoleEvent, error)
+	// Wake makes a pending ReadEvent, or else the next one, return
+	// ErrNoEvent. Safe from any goroutine.
+	Wake()
 }
 
 // Flasher writes a firmware candidate to a board. Output of the flash tool

@@ -25,7 +25,7 @@ import (
 // A TestResult is {name, outcome, kind, message, started, duration_ms,
 // attempts, console, console_bytes}; an attempt is {number, outcome, kind,
 // message, started, duration_ms, steps, measurements}; a step is {index,
-// kind, summary, outcome, fail_kind, message, duration_ms, match, output,
+// kind, summary, outcome, fail_kind, message, started, duration_ms, match, output,
 // range}; a measurement is {name, value, unit, min, max, marginal_min,
 // marginal_max, verdict, at}. kind and fail_kind are the Kind constants.
 func WriteJSON(w io.Writer, res *Result) error {

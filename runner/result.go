@@ -139,7 +139,10 @@ type StepResult struct {
 	Outcome  Outcome        `json:"outcome"`
 	FailKind string         `json:"fail_kind,omitempty"`
 	Message  string         `json:"message,omitempty"`
-	Duration Duration       `json:"duration_ms"`
+	// Started is when the step began (RFC 3339 with nanoseconds), so that
+	// gaps between steps and round trips can be computed from the report.
+	Started  time.Time `json:"started"`
+	Duration Duration  `json:"duration_ms"`
 	// Match is the text an expect or measure matched; Output the tail of a
 	// flash tool's or a tool's output.
 	Match  string      `json:"match,omitempty"`

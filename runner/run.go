@@ -39,6 +39,8 @@ const (
 	maxSettle = 250 * time.Millisecond
 	// settleGrace bounds the last search when a step's within runs out.
 	settleGrace = 50 * time.Millisecond
+	// readBuf is the buffer a ConsoleReader is read into.
+	readBuf = 32 << 10
 )
 
 // Job is one run of a spec on a board with a firmware candidate.
@@ -122,8 +124,11 @@ type engine struct {
 
 	emitMu sync.Mutex
 
-	// The console stream.
+	// The console stream: read directly (reader, into rbuf) when the
+	// console is a ConsoleReader, else received from events.
 	events     <-chan ConsoleEvent
+	reader     ConsoleReader
+	rbuf       []byte
 	win        window
 	consumed   int64 // expects match after this offset
 	unsearched int   // bytes appended since the last search
@@ -173,7 +178,11 @@ func Run(ctx context.Context, job Job, opts Options) (*Result, error) {
 	}
 	opts = withDefaults(opts)
 	e := &engine{job: job, spec: job.Spec, b: job.Board, opts: opts, now: opts.Now}
-	e.events = job.Board.Console.Events()
+	if r, ok := job.Board.Console.(ConsoleReader); ok {
+		e.reader, e.rbuf = r, make([]byte, readBuf)
+	} else {
+		e.events = job.Board.Console.Events()
+	}
 	e.lastByte = time.Now()
 	vars := maps.Clone(job.Spec.Vars)
 	if vars == nil {
@@ -283,6 +292,9 @@ func (e *engine) call(ctx context.Context, fn func(context.Context) error) error
 func (e *engine) start(ctx context.Context, fn func(context.Context) error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
+		// A runner reading its console directly is woken once the result
+		// is there (this defer runs after the send below).
+		defer e.wakeReader()
 		defer func() {
 			if r := recover(); r != nil {
 				done <- &panicError{v: r, stack: debug.Stack()}
@@ -291,6 +303,13 @@ func (e *engine) start(ctx context.Context, fn func(context.Context) error) <-ch
 		done <- fn(ctx)
 	}()
 	return done
+}
+
+// wakeReader makes the engine's pending console read return (pull mode).
+func (e *engine) wakeReader() {
+	if e.reader != nil {
+		e.reader.Wake()
+	}
 }
 
 func (e *engine) emit(ev Event) {
@@ -431,6 +450,7 @@ func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n in
 func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResult) {
 	sr = StepResult{Index: i, Kind: st.Kind, Summary: summary(st, &e.scope), Range: st.Range}
 	start := e.now()
+	sr.Started = start
 	e.emit(StepStarted{Time: start, Phase: e.phase, Test: e.test, Attempt: e.attempt, Index: i, Kind: st.Kind, Summary: sr.Summary})
 	var se *stepErr
 	func() {
@@ -442,7 +462,7 @@ func (e *engine) runStep(ctx context.Context, i int, st specs.Step) (sr StepResu
 		}()
 		e.active, e.hit, e.undecided, e.tolerant = nil, nil, false, false
 		e.stop = stopper{done: ctx.Done()}
-		se = e.exec(ctx, st, &sr)
+		se = e.blameCandidate(e.exec(ctx, st, &sr))
 	}()
 	e.active, e.hit, e.undecided = nil, nil, false
 	e.stop = stopper{}
@@ -519,6 +539,9 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 	}
 	if e.failReady && !a.deferFailOn {
 		return nil, e.failOnErr(a.what), nil
+	}
+	if e.reader != nil {
+		return e.awaitPull(ctx, a, t0)
 	}
 	var withinC <-chan time.Time
 	if a.within > 0 {
@@ -662,6 +685,13 @@ func (e *engine) failOnErr(what string) *stepErr {
 // what the board printed from that step on (a prompt printed before a power
 // cycle must not answer an expect after it). fail_on still sees every byte.
 func (e *engine) discardPending() {
+	for e.reader != nil && !e.closed {
+		ev, err := e.reader.ReadEvent(e.rbuf, time.Unix(1, 0)) // only what is ready
+		if errors.Is(err, ErrNoEvent) {
+			break
+		}
+		e.pulled(ev, err)
+	}
 	for e.events != nil {
 		select {
 		case ev, ok := <-e.events:
@@ -757,6 +787,10 @@ func (e *engine) handle(ev ConsoleEvent) {
 		e.lost = nil
 		e.emit(ConsoleGap{Time: at})
 		fmt.Fprintf(recWriter{e}, "\n[hilfarm: console back]\n")
+	case ConsoleBoundary:
+		// The board is about to be powered on: what it printed before
+		// (a prompt left from an earlier job) answers no expect.
+		e.consumed = e.win.end()
 	}
 }
 
@@ -832,6 +866,9 @@ func (e *engine) operate(ctx context.Context, op operation) *stepErr {
 	}
 	if op.classify != nil {
 		return op.classify(err)
+	}
+	if errors.Is(err, ErrCandidate) {
+		return failed(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 	}
 	return infra(op.kind, "board %s: %s: %v", e.b.Info.Name, op.what, err)
 }
@@ -1239,7 +1276,7 @@ func (e *engine) summarise(ctx context.Context, res *Result) {
 		}
 		if t.Outcome.rank() > o.rank() {
 			o = t.Outcome
-			msg = what + ": " + firstLine(t.Message)
+			msg = what + ": " + t.Message // whole: the console tail is the evidence
 		}
 	}
 	note("setup", res.Setup)

@@ -21,7 +21,11 @@ func (d *decoder) againstFarm(spec *Spec, farm *Farm) {
 		if len(spec.Board.Tags) > 0 {
 			sel = append(sel, "tags "+sortedTags(spec.Board.Tags))
 		}
-		d.errorf(hclRange(spec.Range), "No board matches the selector",
+		at := spec.Range
+		if spec.Board.Range.Filename != "" {
+			at = spec.Board.Range // the board block's type and tags lines
+		}
+		d.errorf(hclRange(at), "No board matches the selector",
 			"No board in farm %q has %s. %s", farm.Name, strings.Join(sel, " and "), farm.describe())
 		return
 	}

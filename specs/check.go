@@ -60,7 +60,7 @@ func (s *exprScope) evalContext() *hcl.EvalContext {
 		args[k] = unknownStr
 	}
 	vars["arg"] = cty.ObjectVal(args)
-	return &hcl.EvalContext{Variables: vars, Functions: stdFunctions}
+	return &hcl.EvalContext{Variables: vars, Functions: newFunctions()}
 }
 
 // check validates a run-time expression: every reference must be allowed
@@ -103,6 +103,11 @@ func (d *decoder) checkRegex(expr hcl.Expression, s *exprScope, what string) (*r
 	v, ok := d.check(expr, s, cty.String, what)
 	if !ok || !v.IsKnown() {
 		return nil, ok
+	}
+	if err := CheckRegex(v.AsString()); err != nil {
+		d.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Regular expression too large",
+			Detail: fmt.Sprintf("The %s is too large: %v.", what, err), Subject: expr.Range().Ptr()})
+		return nil, false
 	}
 	re, err := regexp.Compile(v.AsString())
 	if err != nil {
@@ -270,7 +275,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
-
-// stdFunctions is Functions() made once: function values are immutable and
-// safe to share between evaluation contexts and goroutines.
-var stdFunctions = limitedFunctions(Functions())

@@ -33,7 +33,118 @@ type Diagnostics struct {
 }
 
 func newDiagnostics(d hcl.Diagnostics, files map[string]*hcl.File) Diagnostics {
-	return Diagnostics{diags: d, files: files}
+	return Diagnostics{diags: capDiagnostics(d), files: files}
+}
+
+// Bounds on what a file's diagnostics print: a hostile file must not turn
+// into megabytes of messages (one per element of a huge list, say).
+const (
+	// MaxDiagnostics is how many diagnostics of a file are kept; one more
+	// says how many were left out.
+	MaxDiagnostics = 50
+	maxDetail      = 1024 // bytes of a diagnostic's detail
+	maxSnippetLine = 512  // source lines longer than this are not shown
+)
+
+func capDiagnostics(d hcl.Diagnostics) hcl.Diagnostics {
+	if len(d) <= MaxDiagnostics {
+		for _, x := range d {
+			if len(x.Detail) > maxDetail {
+				return capDiagnosticsCopy(d)
+			}
+		}
+		return d
+	}
+	return capDiagnosticsCopy(d)
+}
+
+func capDiagnosticsCopy(d hcl.Diagnostics) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, 0, min(len(d), MaxDiagnostics+1))
+	for i, x := range d {
+		if i == MaxDiagnostics {
+			sev := hcl.DiagWarning
+			if d[i:].HasErrors() {
+				sev = hcl.DiagError
+			}
+			out = append(out, &hcl.Diagnostic{Severity: sev, Summary: "Too many diagnostics",
+				Detail: fmt.Sprintf("%d more diagnostics are not shown (at most %d are).", len(d)-MaxDiagnostics, MaxDiagnostics)})
+			break
+		}
+		if len(x.Detail) > maxDetail {
+			c := *x
+			c.Detail = strings.ToValidUTF8(c.Detail[:maxDetail], "") + "…"
+			x = &c
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// snippetOnly returns x and a file map for its snippet: the file holds
+// the subject's lines (at most a few) at their line numbers, the lines
+// before them empty.
+func snippetOnly(x *hcl.Diagnostic, files map[string]*hcl.File) (*hcl.Diagnostic, map[string]*hcl.File) {
+	r := x.Subject
+	f := files[r.Filename]
+	if f == nil || r.Start.Byte < 0 || r.Start.Byte > len(f.Bytes) || r.Start.Line < 1 {
+		return x, nil
+	}
+	src := f.Bytes
+	start := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	end := start
+	for n := 0; n < 4 && end < len(src); n++ { // up to 4 lines
+		k := bytes.IndexByte(src[end:], '\n')
+		if k < 0 {
+			end = len(src)
+			break
+		}
+		end += k + 1
+		if end > r.End.Byte {
+			break
+		}
+	}
+	pad := r.Start.Line - 1
+	mini := make([]byte, 0, pad+end-start)
+	mini = append(mini, bytes.Repeat([]byte{'\n'}, pad)...)
+	mini = append(mini, src[start:end]...)
+	shift := func(p hcl.Pos) hcl.Pos {
+		p.Byte = min(max(p.Byte-start, 0), end-start) + pad
+		return p
+	}
+	c := *x
+	sub := hcl.Range{Filename: r.Filename, Start: shift(r.Start), End: shift(r.End)}
+	if r.End.Byte > end {
+		sub.End = shift(hcl.Pos{Byte: end})
+		sub.End.Line = r.Start.Line
+		sub.End.Column = r.Start.Column + 1
+	}
+	c.Subject = &sub
+	c.Context = nil
+	nav := fixedNav("")
+	if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
+		nav = fixedNav(cs.ContextString(r.Start.Byte))
+	}
+	return &c, map[string]*hcl.File{r.Filename: {Bytes: mini, Nav: nav}}
+}
+
+// fixedNav gives hcl's writer the context ("in spec ...") found in the whole file.
+type fixedNav string
+
+func (n fixedNav) ContextString(int) string { return string(n) }
+
+// longLine reports whether the line holding r's start is too long to show.
+func longLine(files map[string]*hcl.File, r *hcl.Range) bool {
+	f := files[r.Filename]
+	if f == nil || r.Start.Byte < 0 || r.Start.Byte > len(f.Bytes) {
+		return false
+	}
+	src := f.Bytes
+	start := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	end := bytes.IndexByte(src[r.Start.Byte:], '\n')
+	if end < 0 {
+		end = len(src) - r.Start.Byte
+	}
+	return r.Start.Byte+end-start > maxSnippetLine
 }
 
 // HasErrors reports whether any diagnostic is an error.
@@ -79,10 +190,27 @@ func (d Diagnostics) Append(e Diagnostics) Diagnostics {
 // at width (0: no wrapping). color adds terminal colours.
 func (d Diagnostics) WriteText(w io.Writer, width uint, color bool) error {
 	var buf bytes.Buffer
-	tw := hcl.NewDiagnosticTextWriter(&buf, d.files, width, color)
+	plain := hcl.NewDiagnosticTextWriter(&buf, nil, width, color) // no snippet
 	for _, x := range d.diags {
 		buf.Reset()
-		if err := tw.WriteDiagnostic(x); err != nil {
+		dw := plain
+		if x.Subject != nil && longLine(d.files, x.Subject) {
+			c := *x
+			c.Expression, c.EvalContext = nil, nil
+			x = &c
+		} else if x.Subject != nil {
+			// hcl's writer scans the file from its start, allocating as it
+			// goes, for every diagnostic: give it the subject's lines only
+			// (the lines before are left empty, to keep the numbers).
+			var c *hcl.Diagnostic
+			var files map[string]*hcl.File
+			c, files = snippetOnly(x, d.files)
+			if files != nil {
+				x = c
+				dw = hcl.NewDiagnosticTextWriter(&buf, files, width, color)
+			}
+		}
+		if err := dw.WriteDiagnostic(x); err != nil {
 			return err
 		}
 		out := buf.Bytes()

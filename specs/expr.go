@@ -186,7 +186,7 @@ func (s *Scope) EvalContext() *hcl.EvalContext {
 			"measure": cty.ObjectVal(meas),
 			"arg":     cty.ObjectVal(args),
 		},
-		Functions: stdFunctions, // shared: the map is never modified
+		Functions: newFunctions(), // with a budget of its own
 	}
 }
 

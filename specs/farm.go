@@ -130,7 +130,7 @@ func ParseFarm(src []byte, filename string) (*Farm, Diagnostics) {
 	if diags.HasErrors() {
 		return nil, newDiagnostics(diags, files)
 	}
-	d := &decoder{diags: diags, src: src, ctx: &hcl.EvalContext{Functions: stdFunctions}}
+	d := &decoder{diags: diags, src: src, ctx: &hcl.EvalContext{Functions: newFunctions()}}
 	farm := d.farm(f.Body, filename)
 	if d.diags.HasErrors() {
 		return nil, newDiagnostics(d.diags, files)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -24,11 +25,73 @@ const (
 	MaxRange = 1024
 	// maxFormatWidth bounds a width or precision in format() verbs.
 	maxFormatWidth = 1024
+	// MaxEvalBytes bounds the bytes that all the function calls and
+	// templates of one evaluation may produce together (the values of a
+	// tuple of many calls, say).
+	MaxEvalBytes = 4 << 20
+	// maxArgBytes bounds the size of a function's arguments together.
+	maxArgBytes = 4 * MaxValueBytes
 )
+
+// evalBudget is what one evaluation context has produced so far.
+type evalBudget struct{ used atomic.Int64 }
+
+func (b *evalBudget) charge(what string, n int) error {
+	if b == nil {
+		return nil
+	}
+	if b.used.Add(int64(n)) > MaxEvalBytes {
+		return fmt.Errorf("%s: the expression produces more than %d bytes in all (limit of one evaluation)", what, MaxEvalBytes)
+	}
+	return nil
+}
+
+// chargeFunc is the name under which an evaluation context holds its
+// budget (as a function, so that templates can charge it too). It is not
+// an identifier, so no expression can call it.
+const chargeFunc = "hilfarm:charge"
+
+// newFunctions returns the functions of one evaluation context, with a
+// budget of their own: every result is charged to it.
+func newFunctions() map[string]function.Function { return newFunctionsOf(Functions()) }
+
+func newFunctionsOf(base map[string]function.Function) map[string]function.Function {
+	b := &evalBudget{}
+	fs := limitedFunctions(base, b)
+	fs[chargeFunc] = function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "n", Type: cty.Number}},
+		Type:   function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			n, _ := args[0].AsBigFloat().Int64()
+			if err := b.charge("template", int(n)); err != nil {
+				return cty.NilVal, err
+			}
+			return cty.True, nil
+		},
+	})
+	return fs
+}
+
+// NewEvalContext returns an evaluation context with hilfarm's bounded
+// functions (and a fresh budget) and the given variables.
+func NewEvalContext(vars map[string]cty.Value) *hcl.EvalContext {
+	return &hcl.EvalContext{Variables: vars, Functions: newFunctions()}
+}
+
+// chargeTemplate charges n bytes of a template's result to ctx's budget.
+func chargeTemplate(ctx *hcl.EvalContext, n int) error {
+	for ; ctx != nil; ctx = ctx.Parent() {
+		if f, ok := ctx.Functions[chargeFunc]; ok {
+			_, err := f.Call([]cty.Value{cty.NumberIntVal(int64(n))})
+			return err
+		}
+	}
+	return nil
+}
 
 // limited wraps f: pre (if any) vets the arguments before f runs, and the
 // result may not exceed MaxValueBytes.
-func limited(name string, f function.Function, pre func(args []cty.Value) error) function.Function {
+func limited(name string, f function.Function, pre func(args []cty.Value) error, b *evalBudget) function.Function {
 	return function.New(&function.Spec{
 		Description: f.Description(),
 		Params:      f.Params(),
@@ -37,14 +100,22 @@ func limited(name string, f function.Function, pre func(args []cty.Value) error)
 			return f.ReturnTypeForValues(args)
 		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			if pre != nil {
+			known := true
+			for _, a := range args {
+				known = known && a.IsWhollyKnown()
+			}
+			if known {
+				n := 0
 				for _, a := range args {
-					if !a.IsWhollyKnown() {
-						return f.Call(args) // validation with placeholders: nothing to measure yet
+					n += valueBytes(a, maxArgBytes+1-n)
+					if n > maxArgBytes {
+						return cty.NilVal, fmt.Errorf("%s: the arguments are larger than %d bytes", name, maxArgBytes)
 					}
 				}
-				if err := pre(args); err != nil {
-					return cty.NilVal, err
+				if pre != nil {
+					if err := pre(args); err != nil {
+						return cty.NilVal, err
+					}
 				}
 			}
 			v, err := f.Call(args)
@@ -53,6 +124,8 @@ func limited(name string, f function.Function, pre func(args []cty.Value) error)
 			}
 			if n := valueBytes(v, MaxValueBytes+1); n > MaxValueBytes {
 				return cty.NilVal, fmt.Errorf("%s: the result is larger than %d bytes", name, MaxValueBytes)
+			} else if err := b.charge(name, n); err != nil {
+				return cty.NilVal, err
 			}
 			return v, nil
 		},
@@ -114,7 +187,7 @@ func toInt(v cty.Value) (int64, bool) {
 }
 
 // limitedFunctions wraps the functions that can amplify their input.
-func limitedFunctions(fs map[string]function.Function) map[string]function.Function {
+func limitedFunctions(fs map[string]function.Function, b *evalBudget) map[string]function.Function {
 	out := make(map[string]function.Function, len(fs))
 	for name, f := range fs {
 		var pre func([]cty.Value) error
@@ -138,9 +211,16 @@ func limitedFunctions(fs map[string]function.Function) map[string]function.Funct
 				}
 				return nil
 			}
+		case "regex", "regexall":
+			pre = func(args []cty.Value) error { return CheckRegex(args[0].AsString()) }
 		case "replace":
 			pre = func(args []cty.Value) error {
 				str, sub, rep := args[0].AsString(), args[1].AsString(), args[2].AsString()
+				if len(sub) > 1 && strings.HasPrefix(sub, "/") && strings.HasSuffix(sub, "/") {
+					if err := CheckRegex(sub[1 : len(sub)-1]); err != nil {
+						return err
+					}
+				}
 				count := len(str) + 1 // a regular expression may match anywhere
 				if !(len(sub) > 1 && strings.HasPrefix(sub, "/") && strings.HasSuffix(sub, "/")) && sub != "" {
 					count = strings.Count(str, sub)
@@ -185,15 +265,16 @@ func limitedFunctions(fs map[string]function.Function) map[string]function.Funct
 				return nil
 			}
 		}
-		out[name] = limited(name, f, pre)
+		out[name] = limited(name, f, pre, b)
 	}
 	return out
 }
 
 // noForExpressions reports every `for` expression of a spec file: their
-// nesting multiplies, so a few lines could exhaust the controller. In the
-// JSON syntax, templates are parsed at evaluation, so their source is
-// searched for a `for` instead.
+// nesting multiplies, so a few lines could exhaust the controller. The
+// check is made on the parsed expressions: in the native syntax the file's
+// tree; in the JSON syntax, where templates are parsed only when
+// evaluated, each string parsed as the template it will be.
 func noForExpressions(f *hcl.File, filename string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	deny := func(r hcl.Range) {
@@ -210,10 +291,6 @@ func noForExpressions(f *hcl.File, filename string) hcl.Diagnostics {
 		})
 		return diags
 	}
-	if loc := jsonFor.FindIndex(f.Bytes); loc != nil {
-		deny(hcl.Range{Filename: filename, Start: hcl.Pos{Line: 1, Column: 1, Byte: loc[0]}, End: hcl.Pos{Line: 1, Column: 1, Byte: loc[1]}})
-	}
+	jsonForExpressions(f.Bytes, filename, deny)
 	return diags
 }
-
-var jsonFor = regexp.MustCompile(`[\[{]\s*for\s`)

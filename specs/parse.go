@@ -46,13 +46,24 @@ func parse(src []byte, filename string) (*hcl.File, map[string]*hcl.File, hcl.Di
 	if len(src) > MaxFileSize {
 		return nil, nil, hcl.Diagnostics{tooBig(filename, len(src))}
 	}
+	// The parsers are recursive and keep every token: the depth and size
+	// are checked first, by linear scans (bounds.go).
 	p := hclparse.NewParser()
 	var f *hcl.File
 	var diags hcl.Diagnostics
 	if isJSON(filename) {
+		if pd := prescanJSON(src, filename); pd.HasErrors() {
+			return nil, nil, pd
+		}
 		f, diags = p.ParseJSON(src, filename)
 	} else {
+		if pd := prescanNative(src, filename); pd.HasErrors() {
+			return nil, nil, pd
+		}
 		f, diags = p.ParseHCL(src, filename)
+		if f != nil {
+			boundTemplates(f)
+		}
 	}
 	return f, p.Files(), diags
 }
@@ -75,9 +86,20 @@ type decoder struct {
 	diags hcl.Diagnostics
 	src   []byte
 	ctx   *hcl.EvalContext // static context: functions, and var.* in specs
+	nerrs int              // errors added with add
 }
 
-func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }
+func (d *decoder) add(diags ...*hcl.Diagnostic) {
+	for _, x := range diags {
+		if x.Severity == hcl.DiagError {
+			d.nerrs++
+		}
+	}
+	d.diags = append(d.diags, diags...)
+}
+
+// errCount is the number of errors added so far (after the initial diagnostics).
+func (d *decoder) errCount() int { return d.nerrs }
 
 func (d *decoder) errorf(r hcl.Range, summary, detail string, a ...any) {
 	d.add(diagErr(r, summary, detail, a...))

@@ -34,9 +34,9 @@ func (p Pattern) Compile(s *Scope) (Matcher, error) {
 		if err != nil {
 			return Matcher{}, err
 		}
-		re, err := regexp.Compile(src)
+		re, err := compileRegex(src)
 		if err != nil {
-			return Matcher{}, &EvalError{Range: p.Regex.Range, Summary: fmt.Sprintf("invalid regular expression %q: %v", src, err)}
+			return Matcher{}, &EvalError{Range: p.Regex.Range, Summary: fmt.Sprintf("invalid regular expression %s: %v", quoteShort(src), err)}
 		}
 		return Matcher{Regexp: re}, nil
 	case p.Text != nil:
@@ -58,9 +58,9 @@ func (m MeasureStep) Compile(s *Scope) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	re, err := regexp.Compile(src)
+	re, err := compileRegex(src)
 	if err != nil {
-		return nil, &EvalError{Range: m.Regex.Range, Summary: fmt.Sprintf("invalid regular expression %q: %v", src, err)}
+		return nil, &EvalError{Range: m.Regex.Range, Summary: fmt.Sprintf("invalid regular expression %s: %v", quoteShort(src), err)}
 	}
 	if m.Group > re.NumSubexp() {
 		return nil, &EvalError{Range: m.Regex.Range, Summary: fmt.Sprintf("regular expression %q has no group %d", src, m.Group)}
@@ -194,4 +194,12 @@ func (t ToolStep) ArgValues(s *Scope) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// quoteShort quotes s for a message, cut to its first 100 bytes.
+func quoteShort(s string) string {
+	if len(s) > 100 {
+		return fmt.Sprintf("%q...", s[:100])
+	}
+	return fmt.Sprintf("%q", s)
 }

@@ -144,7 +144,7 @@ func (d *decoder) specFile(body hcl.Body, filename string, opts SpecOptions) *Sp
 	varVals := map[string]cty.Value{}
 	spec.Vars = map[string]any{}
 	names := newNameCheck("variable")
-	d.ctx = &hcl.EvalContext{Functions: stdFunctions}
+	d.ctx = &hcl.EvalContext{Functions: newFunctions()}
 	for _, b := range c.Blocks {
 		if b.Type != "variable" {
 			continue
@@ -166,7 +166,7 @@ func (d *decoder) specFile(body hcl.Body, filename string, opts SpecOptions) *Sp
 	if len(spec.Vars) == 0 {
 		spec.Vars = nil
 	}
-	d.ctx = &hcl.EvalContext{Functions: stdFunctions, Variables: map[string]cty.Value{"var": cty.ObjectVal(varVals)}}
+	d.ctx = &hcl.EvalContext{Functions: newFunctions(), Variables: map[string]cty.Value{"var": cty.ObjectVal(varVals)}}
 
 	var specBlocks []*hcl.Block
 	for _, b := range c.Blocks {
@@ -220,6 +220,8 @@ func (d *decoder) variable(b *hcl.Block, opts SpecOptions) (Variable, cty.Value)
 			cv, err := convert.Convert(val, ty)
 			if err != nil || !cv.IsWhollyKnown() {
 				d.errorf(a.Expr.Range(), "Invalid default value", "The default of variable %q must be a %s.", v.Name, ty.FriendlyName())
+			} else if n := valueBytes(cv, MaxValueBytes+1); n > MaxValueBytes {
+				d.errorf(a.Expr.Range(), "Value too large", "The default of variable %q is larger than %d bytes (the limit of any value in a spec).", v.Name, MaxValueBytes)
 			} else {
 				def = cv
 			}
@@ -235,6 +237,9 @@ func (d *decoder) variable(b *hcl.Block, opts SpecOptions) (Variable, cty.Value)
 	val := def
 	if s, ok := opts.Vars[v.Name]; ok {
 		o, err := parseOverride(s, ty)
+		if err == nil && len(s) > MaxValueBytes {
+			err = fmt.Errorf("larger than %d bytes", MaxValueBytes)
+		}
 		if err != nil {
 			d.errorf(b.DefRange, "Invalid value for variable", "The value given for var.%s, %q, is not a %s.", v.Name, s, ty.FriendlyName())
 		} else {
@@ -305,7 +310,11 @@ type specCtx struct {
 	allCaptures map[string]bool
 	allMeasures map[string]bool
 	measureName *nameCheck
+	steps       int // decoded so far, against MaxSteps
 }
+
+// MaxSteps bounds the steps of a spec: setup, every test and teardown together.
+const MaxSteps = 2000
 
 func (sc *specCtx) scope(st runState) *exprScope {
 	return &exprScope{where: "a spec", firmware: true, board: true, vars: sc.vars,
@@ -367,6 +376,17 @@ func (d *decoder) spec(b *hcl.Block, spec *Spec, vars map[string]cty.Value) {
 		sel := d.content(boardB.Body, selectorSchema)
 		spec.Board.Type = d.str(sel.Attributes["type"], "")
 		spec.Board.Tags = d.strMap(sel.Attributes["tags"])
+		r := boardB.DefRange
+		for i, name := range []string{"type", "tags"} {
+			if a := sel.Attributes[name]; a != nil {
+				if i == 0 || sel.Attributes["type"] == nil {
+					r = a.Range
+				} else {
+					r = hcl.RangeBetween(r, a.Range)
+				}
+			}
+		}
+		spec.Board.Range = rangeOf(r)
 		if spec.Board.Type == "" && len(spec.Board.Tags) == 0 {
 			d.errorf(boardB.DefRange, "Empty board selector", "The board block needs a type, tags, or both.")
 		}
@@ -441,6 +461,14 @@ func scanDefinition(b *hcl.Block, sc *specCtx) {
 func (d *decoder) steps(blocks []*hcl.Block, sc *specCtx, st *runState) []Step {
 	var out []Step
 	for _, b := range blocks {
+		sc.steps++
+		if sc.steps > MaxSteps {
+			if sc.steps == MaxSteps+1 {
+				d.errorf(b.DefRange, "Too many steps",
+					"The spec has more than %d steps (setup, tests and teardown together); hilfarm refuses larger specs (limit: %d steps).", MaxSteps, MaxSteps)
+			}
+			continue
+		}
 		if s, ok := d.step(b, sc, st); ok {
 			out = append(out, s)
 		}
@@ -454,7 +482,7 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 	c := d.content(b.Body, stepSchemas[kind])
 	at := c.Attributes
 	scope := sc.scope(*st)
-	nerr := len(d.diags.Errs())
+	nerr := d.errCount()
 	runExpr := func(a *hcl.Attribute, want cty.Type, what string) *Expr {
 		if a == nil {
 			return nil
@@ -627,7 +655,7 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 	if step.Measure != nil {
 		st.measures[step.Measure.Name] = true
 	}
-	return step, len(d.diags.Errs()) == nerr
+	return step, d.errCount() == nerr
 }
 
 func (d *decoder) captureName(a *hcl.Attribute) string {

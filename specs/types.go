@@ -208,6 +208,9 @@ type Spec struct {
 type Selector struct {
 	Type string            `json:"type,omitempty"`
 	Tags map[string]string `json:"tags,omitempty"`
+	// Range is where the selector's type and tags are in the spec (for
+	// diagnostics; zero when it was not decoded from a file).
+	Range Range `json:"-"`
 }
 
 // Variable is a spec variable, overridable at submit.

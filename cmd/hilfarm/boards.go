@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +19,17 @@ func init() {
 	register(command{name: "board", summary: "show a board, or put it in or out of maintenance", run: runBoard})
 }
 
+// writeRawJSON writes an API answer as indented JSON, keeping every field.
+func writeRawJSON(w io.Writer, raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return fmt.Errorf("bad JSON answer: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
 // boardJSON is a board as the API returns it (farm.BoardView).
 type boardJSON struct {
 	Name   string            `json:"name"`
@@ -28,6 +41,10 @@ type boardJSON struct {
 	Job    string            `json:"job,omitempty"`
 	Health float64           `json:"health"`
 	Flags  []string          `json:"flags,omitempty"`
+	// Emulated: the board is an emulator hilfarm serve runs itself.
+	Emulated  bool      `json:"emulated"`
+	Holder    string    `json:"holder,omitempty"`
+	HeldUntil time.Time `json:"held_until,omitzero"`
 }
 
 func tagString(tags map[string]string) string {
@@ -54,12 +71,16 @@ func runBoards(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var boards []boardJSON
-	if err := c.call(ctx, http.MethodGet, "/api/v1/boards", nil, &boards); err != nil {
+	var raw json.RawMessage
+	if err := c.call(ctx, http.MethodGet, "/api/v1/boards", nil, &raw); err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, boards)
+		return writeRawJSON(stdout, raw) // every field the API has
+	}
+	var boards []boardJSON
+	if err := json.Unmarshal(raw, &boards); err != nil {
+		return fmt.Errorf("GET /api/v1/boards: bad answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BOARD\tTYPE\tTAGS\tSTATE\tJOB\tHEALTH")
@@ -74,11 +95,12 @@ func runBoards(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runBoard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("board", "hilfarm board --server URL NAME [maintenance on|off --reason R]",
+	fs := newFlagSet("board", "hilfarm board --server URL [--json] NAME [maintenance on|off --reason R]",
 		"Show a board, or put it in maintenance (no new jobs; the running one finishes)\n"+
-			"or take it out again (role operator or above). Flags go before NAME.", stderr)
+			"or take it out again (role operator or above).", stderr)
 	cf := addClientFlags(fs)
 	reason := fs.String("reason", "", "why the board goes into maintenance (shown to everyone)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,18 +109,8 @@ func runBoard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("board needs a board NAME")
 	}
 	name := rest[0]
-	// Allow --reason after the action too: board NAME maintenance on --reason R.
-	if len(rest) > 1 {
-		fs2 := newFlagSet("board", "", "", stderr)
-		fs2.StringVar(reason, "reason", *reason, "")
-		if len(rest) >= 3 {
-			if err := parseFlags(fs2, rest[3:]); err != nil {
-				return err
-			}
-			if fs2.NArg() != 0 {
-				return usageError("unexpected arguments %q", fs2.Args())
-			}
-		}
+	if len(rest) > 3 {
+		return usageError("unexpected arguments %q", rest[3:])
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -107,9 +119,16 @@ func runBoard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path := "/api/v1/boards/" + url.PathEscape(name)
 	switch {
 	case len(rest) == 1:
-		var b boardJSON
-		if err := c.call(ctx, http.MethodGet, path, nil, &b); err != nil {
+		var raw json.RawMessage
+		if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {
 			return err
+		}
+		if *asJSON {
+			return writeRawJSON(stdout, raw)
+		}
+		var b boardJSON
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return fmt.Errorf("GET %s: bad answer: %w", path, err)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "board\t%s\ntype\t%s\ntags\t%s\n", b.Name, b.Type, dash(tagString(b.Tags)))
@@ -127,9 +146,16 @@ func runBoard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if on && *reason == "" {
 			return usageError("maintenance on needs --reason")
 		}
-		var b boardJSON
-		if err := c.call(ctx, http.MethodPost, path+"/maintenance", map[string]any{"on": on, "reason": *reason}, &b); err != nil {
+		var raw json.RawMessage
+		if err := c.call(ctx, http.MethodPost, path+"/maintenance", map[string]any{"on": on, "reason": *reason}, &raw); err != nil {
 			return err
+		}
+		if *asJSON {
+			return writeRawJSON(stdout, raw)
+		}
+		var b boardJSON
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return fmt.Errorf("POST %s/maintenance: bad answer: %w", path, err)
 		}
 		fmt.Fprintf(stdout, "board %s %s\n", b.Name, b.State)
 		return nil

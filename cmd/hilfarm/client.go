@@ -75,6 +75,8 @@ type apiError struct {
 	Status      int
 	Message     string             `json:"error"`
 	Diagnostics []specs.Diagnostic `json:"diagnostics,omitempty"`
+	// NoToken: the request carried no token (the hint names --token).
+	NoToken bool `json:"-"`
 }
 
 func (e *apiError) Error() string {
@@ -114,7 +116,7 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	ae := &apiError{Status: resp.StatusCode}
+	ae := &apiError{Status: resp.StatusCode, NoToken: req.Header.Get("Authorization") == ""}
 	if json.Unmarshal(body, ae) != nil || ae.Message == "" {
 		ae.Message = strings.TrimSpace(string(body))
 		if ae.Message == "" {
@@ -355,7 +357,7 @@ func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn f
 		if resp != nil && resp.StatusCode/100 == 4 {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
-			ae := &apiError{Status: resp.StatusCode}
+			ae := &apiError{Status: resp.StatusCode, NoToken: c.token == ""}
 			if json.Unmarshal(body, ae) != nil || ae.Message == "" {
 				ae.Message = resp.Status
 			}

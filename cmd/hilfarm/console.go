@@ -25,14 +25,18 @@ func init() {
 const detachKey = 0x1d
 
 func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("console", "hilfarm console --server URL [--hold 30m --reason R] BOARD",
+	fs := newFlagSet("console", "hilfarm console --server URL [--hold 30m --reason R] [--log FILE [--for D]] BOARD",
 		"Attach this terminal to a board's console: the recent history, then live.\n"+
 			"Read-only unless you hold the board: --hold leases it to you (role operator;\n"+
 			"everyone sees the hold and its reason) and releases it when you detach.\n"+
-			"Ctrl-] detaches. Flags go before BOARD.", stderr)
+			"Ctrl-] detaches. With --log, the console is also appended to FILE and the end\n"+
+			"of stdin does not detach (for scripts: `hilfarm console --log c.log B </dev/null`);\n"+
+			"it runs until --for has passed, or SIGINT/SIGTERM.", stderr)
 	cf := addClientFlags(fs)
 	hold := fs.Duration("hold", 0, "hold the board for `DURATION` (e.g. 30m) so your keystrokes reach it")
 	reason := fs.String("reason", "", "why you hold the board (required with --hold; others see it)")
+	logPath := fs.String("log", "", "also append the console to `FILE`; stdin's end does not detach")
+	dur := fs.Duration("for", 0, "detach after `DURATION` (e.g. 10m)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,10 +49,27 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *hold > 0 && *reason == "" {
 		return usageError("--hold needs --reason (everyone sees why the board is held)")
 	}
+	if *dur < 0 {
+		return usageError("--for must be positive")
+	}
 	board := fs.Arg(0)
 	c, err := cf.client()
 	if err != nil {
 		return err
+	}
+	out := stdout
+	if *logPath != "" {
+		lf, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return usageError("--log: %v", err)
+		}
+		defer lf.Close()
+		out = io.MultiWriter(stdout, lf)
+	}
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
 	}
 	path := "/api/v1/boards/" + url.PathEscape(board)
 	if *hold > 0 {
@@ -75,7 +96,10 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		defer term.Restore(int(f.Fd()), old)
 	}
-	return c.attach(ctx, board, newKeys(in), stdout, stderr)
+	k := newKeys(in)
+	k.stayOnEOF = *logPath != ""
+	k.plain = *logPath != "" || noColor()
+	return c.attach(ctx, board, k, out, stderr)
 }
 
 // keys reads the local keyboard in its own goroutine (a read of stdin
@@ -85,6 +109,10 @@ type keys struct {
 	ch   chan []byte
 	once sync.Once
 	in   io.Reader
+	// stayOnEOF: the end of in does not detach (console --log in a script).
+	stayOnEOF bool
+	// plain: markers without colour (NO_COLOR, or a log file).
+	plain bool
 }
 
 func newKeys(in io.Reader) *keys { return &keys{ch: make(chan []byte), in: in} }
@@ -195,7 +223,11 @@ func (c *client) session(ctx context.Context, conn *websocket.Conn, board string
 			}
 			switch m.Type {
 			case "marker":
-				fmt.Fprintf(out, "\r\n\x1b[36m-- %s %s --\x1b[0m\r\n", m.Kind, m.Detail)
+				if in.plain {
+					fmt.Fprintf(out, "\r\n-- %s %s --\r\n", m.Kind, m.Detail)
+				} else {
+					fmt.Fprintf(out, "\r\n\x1b[36m-- %s %s --\x1b[0m\r\n", m.Kind, m.Detail)
+				}
 			case "hello":
 				mu.Lock()
 				you, holder = m.You, m.Holder
@@ -213,6 +245,7 @@ func (c *client) session(ctx context.Context, conn *websocket.Conn, board string
 		}
 	}()
 	in.start()
+	keysCh := in.ch
 	warned := false
 	for {
 		select {
@@ -221,8 +254,12 @@ func (c *client) session(ctx context.Context, conn *websocket.Conn, board string
 			return ctx.Err()
 		case err := <-readErr:
 			return err
-		case p, ok := <-in.ch:
+		case p, ok := <-keysCh:
 			if !ok {
+				if in.stayOnEOF {
+					keysCh = nil // keep logging until ctx ends
+					continue
+				}
 				return errDetached
 			}
 			i := bytes.IndexByte(p, detachKey)

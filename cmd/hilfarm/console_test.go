@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -137,18 +139,66 @@ func TestConsoleAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// console --log from a script: stdin at EOF at once (as </dev/null)
+	// does not detach; the console goes to the file until ctx ends.
+	t.Run("--log with stdin at EOF", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		oldStdin := os.Stdin
+		os.Stdin = r
+		defer func() { os.Stdin = oldStdin; r.Close() }()
+		logPath := filepath.Join(t.TempDir(), "console.log")
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		lout, lerr := newWatched(), newWatched()
+		ldone := make(chan error, 1)
+		go func() {
+			ldone <- runConsole(lctx, []string{board, "--log", logPath, "--server", srv.url, "--token", srv.tokens["viewer"]}, lout, lerr)
+		}()
+		lout.waitFor(t, 0, "via-cli")
+		lerr.waitFor(t, 0, "read-only")
+		from := len(lout.String())
+		// Still attached after stdin's end: a new hold shows up live.
+		if err := op.call(ctx, http.MethodPost, "/api/v1/boards/"+board+"/hold", map[string]string{"duration": "5m", "reason": "log test"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		lout.waitFor(t, from, "log test")
+		if err := op.call(ctx, http.MethodDelete, "/api/v1/boards/"+board+"/hold", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := <-ldone; err != nil {
+			t.Errorf("console --log: %v", err)
+		}
+		if strings.Contains(lerr.String(), "detached") {
+			t.Errorf("console --log detached at stdin EOF: %q", lerr.String())
+		}
+		logged, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(lout.String(), string(logged)) || !strings.Contains(string(logged), "log test") || strings.Contains(string(logged), "\x1b[36m") {
+			t.Errorf("log file %q does not hold the console as shown (%q), uncoloured", logged, lout.String())
+		}
+	})
+
 	// Bad use.
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"console", "--server", srv.url}, "one board name"},
-		{[]string{"console", "--server", srv.url, "--hold", "5m", "sim-a"}, "--hold needs --reason"},
-		{[]string{"console", "--server", srv.url, "--token", srv.tokens["viewer"], "--hold", "5m", "--reason", "x", "sim-a"}, "needs role operator"},
+		{[]string{"console", "--server", srv.url}, exitInfra, "one board name"},
+		{[]string{"console", "--server", srv.url, "--hold", "5m", "sim-a"}, exitInfra, "--hold needs --reason"},
+		// Refused by the farm, and would be again: exit 3, with what to do.
+		{[]string{"console", "--server", srv.url, "--token", srv.tokens["viewer"], "--hold", "5m", "--reason", "x", "sim-a"}, exitRejected, "needs role operator"},
 	} {
 		code, _, stderr := runCLI(c.args...)
-		if code != exitInfra || !strings.Contains(stderr, c.want) {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.want)
 		}
 	}
 }

@@ -40,14 +40,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keep := fs.Bool("keep", false, "keep the temporary data dir")
 	noJobs := fs.Bool("no-jobs", false, "do not submit the example jobs")
 	noQEMU := fs.Bool("no-qemu", false, "leave out the QEMU boards even when QEMU is installed")
-	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn, error")
+	logf := addLogFlags(fs, "warn")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("demo takes no arguments")
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := logf.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return serve(ctx, serveConfig{
 		farm: f, dataDir: dataDir, ln: ln, log: log, stdout: stdout,
 		ready: func(ctx context.Context, url string, db *store.DB) error {
-			return demoReady(ctx, url, db, f, jobs, !*noJobs, stdout)
+			return demoReady(ctx, url, db, f, jobs, !*noJobs, stdout, dataDir, *keep)
 		},
 	})
 }
@@ -143,7 +143,7 @@ func fileExists(p string) bool {
 
 // demoReady creates the admin token, prints how to reach the farm, submits
 // the example jobs through the API and reports their verdicts as they come.
-func demoReady(ctx context.Context, url string, db *store.DB, f *specs.Farm, jobs []demoJob, submit bool, stdout io.Writer) error {
+func demoReady(ctx context.Context, url string, db *store.DB, f *specs.Farm, jobs []demoJob, submit bool, stdout io.Writer, dataDir string, keep bool) error {
 	tok, _, err := farm.CreateToken(ctx, db, "demo-admin", farm.RoleAdmin, time.Now())
 	if err != nil {
 		return err
@@ -161,6 +161,11 @@ func demoReady(ctx context.Context, url string, db *store.DB, f *specs.Farm, job
 	say("")
 	say("  URL:    %s", url)
 	say("  token:  %s   (role admin)", tok)
+	if keep {
+		say("  data:   %s   (kept at exit)", dataDir)
+	} else {
+		say("  data:   %s   (removed at exit; --keep keeps it)", dataDir)
+	}
 	say("")
 	say("  export HILFARM_SERVER=%s HILFARM_TOKEN=%s", url, tok)
 	say("  hilfarm boards")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,12 +48,16 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var jobs []jobJSON
-	if err := c.call(ctx, http.MethodGet, path, nil, &jobs); err != nil {
+	var raw json.RawMessage
+	if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, jobs)
+		return writeRawJSON(stdout, raw) // every field the API has
+	}
+	var jobs []jobJSON
+	if err := json.Unmarshal(raw, &jobs); err != nil {
+		return fmt.Errorf("jobs: bad answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tSPEC\tFIRMWARE\tBOARD\tSUBMITTER\tCREATED")
@@ -109,45 +114,51 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *wait {
 		return waitJob(ctx, c, id, stdout, waitOptions{})
 	}
-	var j jobJSON
-	if err := c.call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &j); err != nil {
+	var raw json.RawMessage
+	if err := c.call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &raw); err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, j)
+		return writeRawJSON(stdout, raw) // every field the API has
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "job\t%s\n", j.ID)
+	var j jobJSON
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return fmt.Errorf("job %s: bad answer: %w", id, err)
+	}
+	var f fieldWriter
+	f.add("job", "%s", j.ID)
 	st := j.State
 	if j.Reason != "" {
-		st += ": " + j.Reason
+		st += ": " + cleanReason(j.Reason, j.Board)
 	}
-	fmt.Fprintf(tw, "state\t%s\n", st)
+	f.add("state", "%s", st)
 	if j.Position > 0 {
 		eta := ""
 		if !j.ETA.IsZero() {
 			eta = ", ETA " + j.ETA.Local().Format(time.TimeOnly)
 		}
-		fmt.Fprintf(tw, "queue\tposition %d%s\n", j.Position, eta)
+		f.add("queue", "position %d%s", j.Position, eta)
 	}
-	fmt.Fprintf(tw, "spec\t%s (%s)\n", j.SpecName, j.SpecFilename)
-	fmt.Fprintf(tw, "firmware\t%s sha256:%s\n", firmwareString(j), j.Firmware.SHA256)
-	fmt.Fprintf(tw, "board\t%s\n", dash(j.Board))
-	fmt.Fprintf(tw, "submitter\t%s\n", j.Submitter)
-	fmt.Fprintf(tw, "created\t%s\n", j.Created.Local().Format(time.DateTime))
+	f.add("spec", "%s (%s)", j.SpecName, j.SpecFilename)
+	f.add("firmware", "%s sha256:%s", firmwareString(j), j.Firmware.SHA256)
+	f.add("board", "%s", dash(j.Board))
+	f.add("submitter", "%s", j.Submitter)
+	f.add("created", "%s", j.Created.Local().Format(time.DateTime))
 	if len(j.Labels) > 0 {
 		var l []string
 		for k, v := range j.Labels {
 			l = append(l, k+"="+v)
 		}
-		fmt.Fprintf(tw, "labels\t%s\n", strings.Join(l, " "))
+		sort.Strings(l)
+		f.add("labels", "%s", strings.Join(l, " "))
 	}
 	for _, a := range j.Attempts {
 		r := ""
-		if a.Reason != "" {
-			r = ": " + a.Reason
+		// The job's reason is its last attempt's: say it once.
+		if a.Reason != "" && (a.N != len(j.Attempts) || a.Reason != j.Reason) {
+			r = ": " + cleanReason(a.Reason, a.Board)
 		}
-		fmt.Fprintf(tw, "attempt %d\t%s on %s%s\n", a.N, a.State, a.Board, r)
+		f.add(fmt.Sprintf("attempt %d", a.N), "%s on %s%s", a.State, a.Board, r)
 	}
 	var res struct {
 		Tests []struct {
@@ -157,13 +168,13 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(j.Result) > 0 && json.Unmarshal(j.Result, &res) == nil {
 		for _, t := range res.Tests {
 			m := ""
-			if t.Message != "" {
+			if t.Message != "" && !strings.Contains(j.Reason, t.Message) {
 				m = ": " + t.Message
 			}
-			fmt.Fprintf(tw, "test\t%s: %s%s\n", t.Name, t.Outcome, m)
+			f.add("test", "%s: %s%s", t.Name, t.Outcome, m)
 		}
 	}
-	return tw.Flush()
+	return f.flush(stdout)
 }
 
 func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -72,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "hilfarm: unknown command %q\n\n", args[0])
@@ -92,8 +96,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if code, hint := apiAdvice(ae); hint != "" {
+			fmt.Fprintf(stderr, "hilfarm %s: %v\n  %s\n", c.name, err, hint)
+			return code
+		}
+	}
 	fmt.Fprintf(stderr, "hilfarm %s: %v\n", c.name, err)
 	return exitInfra
+}
+
+// apiAdvice says what to do about an API error the command did not handle
+// itself, and with which exit code: a request the farm will refuse again
+// (401, 403, 404, 409, other 4xx) exits 3 so that a pipeline does not retry
+// it; 408, 429 and 5xx keep exit 2 (retryable). hint is empty for those.
+func apiAdvice(ae *apiError) (code int, hint string) {
+	switch {
+	case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden && ae.NoToken:
+		if ae.NoToken {
+			return exitRejected, "this needs an API token: pass --token TOKEN or set HILFARM_TOKEN " +
+				"(an admin creates one on the farm's host: hilfarm token create --name NAME --role submitter)"
+		}
+		return exitRejected, "the token was refused (unknown, revoked or expired): check --token / HILFARM_TOKEN"
+	case ae.Status == http.StatusForbidden:
+		return exitRejected, "the token's role may not do this: ask an admin for a token with a higher role (hilfarm token create --role ...)"
+	case ae.Status == http.StatusNotFound:
+		return exitRejected, "no such object on this farm: check the name or ID (and --server)"
+	case ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests:
+		return exitInfra, ""
+	case ae.Status/100 == 4:
+		return exitRejected, "the farm rejected the request; it will not succeed if repeated as is"
+	}
+	return exitInfra, ""
 }
 
 // errHelp is returned by a command that printed its help on request.

@@ -36,7 +36,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fwVersion := fs.String("fw-version", "", "the candidate's `version` (firmware.version in the spec)")
 	junitPath := fs.String("junit", "", "write a JUnit XML report to `file`")
 	jsonPath := fs.String("json", "", "write the JSON result to `file`")
-	quiet := fs.Bool("quiet", false, "do not show the console, only the steps")
+	quiet := fs.Bool("quiet", false, "print nothing while the spec runs (no console, no step lines): only the final summary")
+	noConsole := fs.Bool("no-console", false, "do not show the console, only the steps")
 	vars := varFlags{}
 	fs.Var(vars, "var", "set a spec variable (`NAME=VALUE`); repeatable")
 	if err := parseFlags(fs, args); err != nil {
@@ -88,15 +89,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	_, tty := diagStyle(stdout)
-	p := &runPrinter{w: stdout, color: tty, console: !*quiet}
+	p := &runPrinter{w: stdout, color: tty, console: !*quiet && !*noConsole}
+	events := p.event
+	if *quiet {
+		events = nil // not even the runner's event values are built
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fixtures.CleanRunDirs(logger) // a crashed instance's, not a live one's
 	b, err := fixtures.OpenBoard(ctx, farm, *boardName, fixtures.Options{Logger: logger})
 	if err != nil {
 		return &exitError{code: exitInfra, msg: fmt.Sprintf("open board %s: %v", *boardName, err)}
 	}
 	defer b.Close()
 
-	res, err := runner.Run(ctx, runner.Job{Spec: spec, Board: b.Runner(), Firmware: fw}, runner.Options{Events: p.event})
+	res, err := runner.Run(ctx, runner.Job{Spec: spec, Board: b.Runner(), Firmware: fw}, runner.Options{Events: events})
 	if err != nil {
 		return &exitError{code: exitInfra, msg: err.Error()}
 	}

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/fixtures"
 	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,14 +53,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	baseURL := fs.String("base-url", "", "the farm's external `URL`, for webhook links (default http://<listen>)")
 	var origins listFlags
 	fs.Var(&origins, "allow-origin", "also accept websockets from pages of this `origin` (scheme://host:port); repeatable")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	logf := addLogFlags(fs, "info")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address` (e.g. 127.0.0.1:6060)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("serve takes no arguments")
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := logf.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -69,18 +72,73 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *listen == "" {
 		*listen = f.Listen
 	}
+	dir, err := serveDataDir(f, *dataDir)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, serveConfig{
-		farm: f, dataDir: resolveDataDir(f, *dataDir), listen: *listen, baseURL: *baseURL,
-		origins: origins, log: log, stdout: stdout,
+		farm: f, dataDir: dir, listen: *listen, baseURL: *baseURL,
+		origins: origins, log: log, stdout: stdout, banner: true, pprof: *pprofAddr,
 	})
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
+// serveDataDir picks serve's data dir. Given with --data, it is used as
+// is. Else the farm's data_dir is used when this user can write there; a
+// newcomer without root (the example farm says /var/lib/hilfarm) gets
+// $XDG_STATE_HOME/hilfarm/<farm> instead, and is told so; a service under
+// systemd never falls back (its data must not move silently).
+func serveDataDir(f *specs.Farm, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	dir := resolveDataDir(f, "")
+	werr := writableDir(dir)
+	if werr == nil {
+		return dir, nil
+	}
+	if os.Getenv("INVOCATION_ID") != "" { // a systemd service
+		return "", usageError("data dir %s (the farm's data_dir): %v; fix its owner, or pass --data DIR", dir, werr)
+	}
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", usageError("data dir %s (the farm's data_dir): %v; pass --data DIR", dir, werr)
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	name := f.Name
+	if name == "" {
+		name = "default"
+	}
+	alt := filepath.Join(state, "hilfarm", name)
+	if err := writableDir(alt); err != nil {
+		return "", usageError("data dir %s (the farm's data_dir): %v; and %s: %v; pass --data DIR", dir, werr, alt, err)
+	}
+	return alt, nil
+}
+
+// writableDir reports whether dir exists as a writable directory or could
+// be created; it creates nothing.
+func writableDir(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			if err := syscall.Access(d, 2 /* W_OK */); err != nil {
+				return fmt.Errorf("%s is not writable by this user", d)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if d == filepath.Dir(d) {
+			return err
+		}
+	}
 }
 
 // loadFarm loads and validates a farm file, printing its diagnostics.
@@ -164,6 +222,10 @@ type serveConfig struct {
 	origins []string
 	log     *slog.Logger
 	stdout  io.Writer
+	pprof   string // --pprof: loopback address of the profiling endpoint
+	// banner: print the URL, the data dir and how to get a first token
+	// on stdout once serving (hilfarm serve; demo prints its own).
+	banner bool
 	// ready, if set, runs once the controller is ready and the API listens;
 	// it returns when ctx is done (or at once). An error stops the server.
 	ready func(ctx context.Context, url string, db *store.DB) error
@@ -173,6 +235,15 @@ type serveConfig struct {
 // one of them fails; then all stop, each cleaning up after itself.
 func serve(ctx context.Context, sc serveConfig) (err error) {
 	log := sc.log
+	// Bind first: a port in use leaves nothing created behind.
+	ln := sc.ln
+	if ln == nil {
+		ln, err = net.Listen("tcp", sc.listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w (another hilfarm serve? pass --listen ADDR)", sc.listen, err)
+		}
+	}
+	defer ln.Close() // api.Serve closes it too; a second Close is harmless
 	unlock, err := lockDataDir(sc.dataDir)
 	if err != nil {
 		return err
@@ -187,19 +258,13 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			err = cerr
 		}
 	}()
-	runDir, err := os.MkdirTemp("", "hilfarm-run-")
+	fixtures.CleanRunDirs(log) // a crashed instance's, not a live one's
+	runDir, releaseRunDir, err := fixtures.NewRunDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(runDir)
+	defer releaseRunDir()
 
-	ln := sc.ln
-	if ln == nil {
-		ln, err = net.Listen("tcp", sc.listen)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", sc.listen, err)
-		}
-	}
 	url := "http://" + hostPort(ln.Addr())
 	base := sc.baseURL
 	if base == "" {
@@ -209,6 +274,7 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := farm.NewMetrics(reg)
+	registerDiskMetrics(reg, sc.dataDir)
 	hooks := farm.NewWebhooks(sc.farm.Webhooks, farm.WebhookOptions{BaseURL: base, Logger: log})
 	c, err := farm.New(farm.Config{
 		Farm: sc.farm, DataDir: sc.dataDir, Store: db, Logger: log,
@@ -235,8 +301,20 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	// Each component stops the others when it returns, even without an error.
 	g.Go(func() error { defer cancel(); return c.Run(gctx) })
 	g.Go(func() error { defer cancel(); return hooks.Run(gctx) })
+	if sc.pprof != "" {
+		g.Go(func() error { return servePprof(gctx, sc.pprof, log) })
+	}
 	g.Go(func() error {
 		defer cancel()
+		// The listener is bound from the start (connections wait in its
+		// backlog); requests are served once the controller is ready, so
+		// that /healthz answering means jobs interrupted by a previous
+		// process have been recovered.
+		select {
+		case <-c.Ready():
+		case <-gctx.Done():
+			return nil
+		}
 		return api.Serve(gctx, ln)
 	})
 	g.Go(func() error {
@@ -246,6 +324,9 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			return nil
 		}
 		log.Info("hilfarm serving", "farm", sc.farm.Name, "url", url, "data", sc.dataDir, "boards", len(sc.farm.Boards))
+		if sc.banner {
+			printBanner(gctx, sc, url, db)
+		}
 		if sc.ready == nil {
 			return nil
 		}
@@ -274,4 +355,57 @@ func hostPort(a net.Addr) string {
 		return net.JoinHostPort("localhost", fmt.Sprint(ta.Port))
 	}
 	return ta.AddrPort().String()
+}
+
+// printBanner tells whoever started serve where it is and what to do next.
+func printBanner(ctx context.Context, sc serveConfig, url string, db *store.DB) {
+	w := sc.stdout
+	emulated := 0
+	for _, b := range sc.farm.Boards {
+		if b.Emulator != nil {
+			emulated++
+		}
+	}
+	fmt.Fprintf(w, "hilfarm serving farm %q\n", sc.farm.Name)
+	fmt.Fprintf(w, "  URL:     %s\n", url)
+	fmt.Fprintf(w, "  data:    %s\n", sc.dataDir)
+	fmt.Fprintf(w, "  boards:  %d configured, %d of them emulated (hilfarm serve runs those itself)\n", len(sc.farm.Boards), emulated)
+	toks, err := db.Tokens(ctx)
+	if err == nil && len(toks) == 0 {
+		fmt.Fprintf(w, "  no API token yet; create the first admin token (shown once) with:\n")
+		fmt.Fprintf(w, "    hilfarm token create --data %s --name admin --role admin\n", shellQuote(sc.dataDir))
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// registerDiskMetrics exports the free and total space of the data dir's
+// file system (the store and the firmware blobs grow there; a full disk
+// stops the farm).
+func registerDiskMetrics(reg prometheus.Registerer, dir string) {
+	statfs := func(f func(st *syscall.Statfs_t) float64) func() float64 {
+		return func() float64 {
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(dir, &st); err != nil {
+				return -1
+			}
+			return f(&st)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hilfarm", Name: "data_dir_available_bytes",
+			Help: "Bytes available to hilfarm on the data dir's file system (-1 if it cannot be read)."},
+			statfs(func(st *syscall.Statfs_t) float64 { return float64(st.Bavail) * float64(st.Bsize) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hilfarm", Name: "data_dir_size_bytes",
+			Help: "Size of the data dir's file system in bytes (-1 if it cannot be read)."},
+			statfs(func(st *syscall.Statfs_t) float64 { return float64(st.Blocks) * float64(st.Bsize) })),
+	)
 }

@@ -95,7 +95,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return err
 	}
-	fmt.Fprintln(stdout, c.url("/api/v1/jobs/"+url.PathEscape(job.ID)))
+	fmt.Fprintln(stdout, c.url("/jobs/"+url.PathEscape(job.ID))) // the job's web page
 	if !*wait && *junit == "" && *jsonOut == "" {
 		return nil
 	}

@@ -132,7 +132,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
 		first, _, _ := strings.Cut(out, "\n")
-		if !strings.HasPrefix(first, s.url+"/api/v1/jobs/") {
+		if !strings.HasPrefix(first, s.url+"/jobs/") {
 			t.Errorf("first line %q is not the job URL", first)
 		}
 		for _, want := range []string{"== job queued", "== job running on sim-", "measure temp_c = 23.5 degC (pass)", "temp=23.5C", "== job passed", "passed\n"} {
@@ -174,10 +174,10 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("viewer may not submit: exit 2", func(t *testing.T) {
+	t.Run("viewer may not submit: exit 3", func(t *testing.T) {
 		code, _, errs := runCLI("submit", "--server", s.url, "--token", s.tokens[farm.RoleViewer], "--firmware", examples+"/firmware/sim-good.hcl", "--spec", examples+"/specs/boot-smoke.hcl")
-		if code != exitInfra || !strings.Contains(errs, "403") {
-			t.Errorf("exit %d, stderr %q; want 2 and a 403", code, errs)
+		if code != exitRejected || !strings.Contains(errs, "403") {
+			t.Errorf("exit %d, stderr %q; want 3 and a 403", code, errs)
 		}
 	})
 
@@ -207,7 +207,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("submit: %d %q %q", code, out, errs)
 		}
-		id := strings.TrimPrefix(strings.TrimSpace(out), s.url+"/api/v1/jobs/")
+		id := strings.TrimPrefix(strings.TrimSpace(out), s.url+"/jobs/")
 		code, out, _ = runCLI("job", id)
 		if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "position 1") {
 			t.Errorf("job: %d %q", code, out)
@@ -221,11 +221,11 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 			t.Errorf("job --wait of a cancelled job: %d %q", code, out)
 		}
 		code, _, errs = runCLI("cancel", id)
-		if code != exitInfra || !strings.Contains(errs, "409") {
+		if code != exitRejected || !strings.Contains(errs, "409") {
 			t.Errorf("second cancel: %d %q", code, errs)
 		}
 		code, _, errs = runCLI("job", "nope")
-		if code != exitInfra || !strings.Contains(errs, "404") {
+		if code != exitRejected || !strings.Contains(errs, "404") {
 			t.Errorf("unknown job: %d %q", code, errs)
 		}
 		for _, b := range []string{"sim-a", "sim-b"} {
@@ -253,7 +253,7 @@ func TestSubmitWaitEndToEnd(t *testing.T) {
 			t.Fatalf("revoke: %d %q %q", code, out, errs)
 		}
 		code, _, errs = runCLI("boards", "--server", s.url, "--token", tok)
-		if code != exitInfra || !strings.Contains(errs, "401") {
+		if code != exitRejected || !strings.Contains(errs, "401") {
 			t.Errorf("revoked token: %d %q", code, errs)
 		}
 		if code, _, _ = runCLI("token", "create", "--name", "x", "--role", "root", "--data", s.dataDir); code == 0 {

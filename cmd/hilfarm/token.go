@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm"
+	"github.com/hilfarm/hilfarm/farm/store"
 )
 
 func init() {
 	register(command{name: "token", summary: "create, list and revoke API tokens (on the server's data dir)", run: runToken})
 }
 
-const tokenUsage = "hilfarm token create --name NAME --role ROLE | list | revoke ID  [--data DIR | --farm FILE]"
+const tokenUsage = "hilfarm token create --name NAME --role ROLE | list [--json] | revoke ID  [--data DIR | --farm FILE]"
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
@@ -33,6 +34,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	loc := addStoreFlags(fs)
 	name := fs.String("name", "", "token `name` (who or what uses it, e.g. ci-main)")
 	role := fs.String("role", "", "token `role`: "+strings.Join(farm.Roles, ", "))
+	asJSON := fs.Bool("json", false, "list: print JSON (the hash is never shown)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -63,6 +65,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		toks, err := db.Tokens(ctx)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			if toks == nil {
+				toks = []store.Token{}
+			}
+			return writeJSON(stdout, toks)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED")

@@ -40,8 +40,16 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	farmPath := fs.String("farm", "", "validate specs against this farm `file`")
 	vars := varFlags{}
 	fs.Var(vars, "var", "set a spec variable (`NAME=VALUE`); repeatable")
+	asJSON := fs.Bool("json", false, "print one JSON object per file (diagnostics included) instead of text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var results []validateResult
+	if *asJSON {
+		// Text goes nowhere; the JSON array on stdout says it all.
+		jsonOut := stdout
+		defer func() { _ = writeJSON(jsonOut, results) }()
+		stdout, stderr = io.Discard, io.Discard
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -59,6 +67,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if *farmPath != "" {
 		f, d := specs.LoadFarm(*farmPath)
 		show(d)
+		results = append(results, validateResult{File: *farmPath, Kind: specs.KindFarm, Valid: !d.HasErrors(), Diagnostics: d.List()})
 		if d.HasErrors() {
 			fmt.Fprintf(stderr, "%s: invalid farm file\n", *farmPath)
 			return &exitError{code: exitFailed}
@@ -73,12 +82,18 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		kind, err := sniffFile(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+			results = append(results, validateResult{File: path, Error: err.Error()})
 			invalid++
 			continue
 		}
 		if kind == specs.KindFarm {
 			f, d := specs.LoadFarm(path)
 			show(d)
+			r := validateResult{File: path, Kind: kind, Valid: !d.HasErrors(), Diagnostics: d.List()}
+			if f != nil {
+				r.Name, r.Boards = f.Name, len(f.Boards)
+			}
+			results = append(results, r)
 			if d.HasErrors() {
 				invalid++
 				fmt.Fprintf(stderr, "%s: invalid (%s)\n", path, countErrors(d))
@@ -90,6 +105,15 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		s, d := specs.LoadSpec(path, specs.SpecOptions{Vars: vars, Farm: farm, IgnoreUnknownVars: many})
 		show(d)
+		r := validateResult{File: path, Kind: kind, Valid: !d.HasErrors(), Diagnostics: d.List()}
+		if s != nil && !d.HasErrors() {
+			r.Name, r.Tests, r.Steps = s.Name, len(s.Tests), s.StepCount()
+			if farm != nil {
+				n := len(farm.Match(s.Board))
+				r.MatchingBoards = &n
+			}
+		}
+		results = append(results, r)
 		if d.HasErrors() {
 			invalid++
 			fmt.Fprintf(stderr, "%s: invalid (%s)\n", path, countErrors(d))
@@ -120,6 +144,20 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// validateResult is one file's verdict in validate --json.
+type validateResult struct {
+	File           string             `json:"file"`
+	Kind           string             `json:"kind,omitempty"` // farm or spec
+	Valid          bool               `json:"valid"`
+	Error          string             `json:"error,omitempty"` // the file could not be read
+	Name           string             `json:"name,omitempty"`
+	Boards         int                `json:"boards,omitempty"`
+	Tests          int                `json:"tests,omitempty"`
+	Steps          int                `json:"steps,omitempty"`
+	MatchingBoards *int               `json:"matching_boards,omitempty"`
+	Diagnostics    []specs.Diagnostic `json:"diagnostics"`
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -176,6 +214,12 @@ func plural(n int, noun string) string {
 func diagStyle(w io.Writer) (uint, bool) {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 78, false
+	}
+	if noColor() {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {
+			return uint(cols - 1), false
+		}
 		return 78, false
 	}
 	if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 20 {

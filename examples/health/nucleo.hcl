@@ -14,6 +14,7 @@ spec "nucleo-health" {
   }
 
   test "console is alive" {
+    retries = 2
     send { line = "" }
     expect {
       regex  = "\\S"

@@ -1,0 +1,179 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+)
+
+// This file is the engine's direct read path: when the board's console is a
+// ConsoleReader, the runner's own goroutine reads it, waiting for the
+// console, the step's bounds, the context and a board operation's end in
+// one blocking read (the console is woken by context.AfterFunc and by the
+// operation's goroutine). No goroutine hands chunks to the engine.
+
+// pulled handles the result of one ReadEvent: an event, or io.EOF (the
+// console closed).
+func (e *engine) pulled(ev ConsoleEvent, err error) {
+	if err != nil {
+		if !errors.Is(err, ErrNoEvent) {
+			e.closeConsole()
+			e.settle() // no byte will come to change a tentative match
+		}
+		return
+	}
+	if ev.Kind == ConsoleData && e.opts.Events != nil {
+		ev.Data = bytes.Clone(ev.Data) // the sink may keep it; the read buffer is reused
+	}
+	e.handle(ev)
+	switch {
+	case e.closed:
+		e.settle() // no byte will come to change a tentative match
+	case e.unsearched > 0:
+		e.search()
+	}
+}
+
+// awaitPull is await's loop for a ConsoleReader (see await): the same
+// decisions, with the timers as deadlines of one blocking read.
+func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *match, se *stepErr, opErr error) {
+	stop := context.AfterFunc(ctx, e.reader.Wake)
+	defer stop()
+	var withinAt, settleAt time.Time
+	if a.within > 0 {
+		withinAt = t0.Add(a.within)
+	}
+	armSettle := func() {
+		settleAt = time.Time{}
+		if e.undecided {
+			settleAt = time.Now().Add(e.settleTime()) // quiet counts from the last bytes
+		}
+	}
+	armSettle()
+	idle := e.spec.IdleTimeout
+	useIdle := a.expect != nil && idle > 0
+	withinOver := func() (*match, *stepErr) {
+		if a.sleep {
+			return nil, nil
+		}
+		if !e.interrupted {
+			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
+			e.settle()
+		}
+		if e.hit != nil {
+			return e.hit, nil
+		}
+		if e.failReady && !a.deferFailOn {
+			return nil, e.failOnErr(a.what)
+		}
+		if e.lost != nil {
+			return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
+		}
+		if e.interrupted {
+			return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
+				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+		}
+		return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
+			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+	}
+	for {
+		if e.interrupted && ctx.Err() == nil && !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
+			mt, se := withinOver()
+			return mt, se, nil
+		}
+		if ctx.Err() != nil {
+			return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
+		}
+		select {
+		case err := <-a.done:
+			return nil, nil, err
+		default:
+		}
+		now := time.Now()
+		if !settleAt.IsZero() && !now.Before(settleAt) {
+			settleAt = time.Time{}
+			e.settle()
+			if e.hit != nil {
+				return e.hit, nil, nil
+			}
+			if e.failReady && !a.deferFailOn {
+				return nil, e.failOnErr(a.what), nil
+			}
+		}
+		if !withinAt.IsZero() && !now.Before(withinAt) {
+			mt, se := withinOver()
+			return mt, se, nil
+		}
+		deadline := withinAt
+		earlier := func(t time.Time) {
+			if !t.IsZero() && (deadline.IsZero() || t.Before(deadline)) {
+				deadline = t
+			}
+		}
+		earlier(settleAt)
+		if useIdle && e.lost == nil {
+			quiet := now.Sub(later(e.lastByte, t0))
+			if quiet >= idle {
+				e.settle()
+				if e.hit != nil {
+					return e.hit, nil, nil
+				}
+				if e.failReady && !a.deferFailOn {
+					return nil, e.failOnErr(a.what), nil
+				}
+				return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
+					quiet.Round(time.Millisecond), idle, a.expect.desc, lastLines(e.win.buf, evidenceLines)), nil
+			}
+			earlier(later(e.lastByte, t0).Add(idle))
+		}
+		if e.closed {
+			if a.expect != nil {
+				return nil, infra(KindConsole, "console closed during %s", a.what), nil
+			}
+			if se, done, err := e.sleepUntil(ctx, a, deadline); done {
+				return nil, se, err
+			}
+			continue
+		}
+		ev, err := e.reader.ReadEvent(e.rbuf, deadline)
+		if errors.Is(err, ErrNoEvent) {
+			continue
+		}
+		e.lostNow = false
+		e.pulled(ev, err)
+		switch {
+		case e.interrupted:
+			continue
+		case e.hit != nil:
+			return e.hit, nil, nil
+		case e.failReady && !a.deferFailOn:
+			return nil, e.failOnErr(a.what), nil
+		case a.expect != nil && e.closed:
+			return nil, infra(KindConsole, "console closed during %s", a.what), nil
+		case e.lostNow:
+			return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
+		}
+		armSettle()
+	}
+}
+
+// sleepUntil waits, with no console to read, for the deadline, the
+// context or the operation. done reports that the step ended (with se and
+// err); otherwise the caller's loop decides.
+func (e *engine) sleepUntil(ctx context.Context, a awaitArgs, deadline time.Time) (se *stepErr, done bool, err error) {
+	var tc <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return e.ctxErr(ctx, a.what, a.done != nil), true, nil
+	case err := <-a.done:
+		return nil, true, err
+	case <-tc:
+		return nil, false, nil
+	}
+}
