@@ -33,6 +33,10 @@ type APIOptions struct {
 	Logger         *slog.Logger
 	// UI serves the web app (package ui) at "/"; nil: no UI.
 	UI http.Handler
+	// ShutdownAfter, when set, is waited for (up to 30 s) when Serve's
+	// context ends, before the server stops: Controller.Settled, so that
+	// the final states of the jobs the shutdown ends reach their watchers.
+	ShutdownAfter <-chan struct{}
 }
 
 // API serves the controller's HTTP API (docs/api.md): REST handlers, job
@@ -51,6 +55,10 @@ type API struct {
 	tokens   map[*websocket.Conn]string // the token id of each websocket (revoke.go)
 	closing  bool
 	handlers sync.WaitGroup
+	// closingCh is closed when the websockets are to close: job event
+	// streams first send what was already published (shutdown.go).
+	closingCh  chan struct{}
+	jobStreams sync.WaitGroup
 }
 
 // NewAPI returns the API of c.
@@ -58,7 +66,7 @@ func NewAPI(c *Controller, opts APIOptions) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}, tokens: map[*websocket.Conn]string{}}
+	a := &API{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux(), conns: map[*websocket.Conn]struct{}{}, tokens: map[*websocket.Conn]string{}, closingCh: make(chan struct{})}
 	a.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: a.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeJSONError(w, status, "websocket: "+reason.Error(), nil)
@@ -304,10 +312,11 @@ func (a *API) maxUpload() int64 {
 }
 
 // submit reads a multipart body: options (JSON), spec (file), firmware
-// (file). The firmware is streamed to the firmware store when options and
-// spec came before it (the order hilfarm submit and the docs use); in any
-// other order it is spooled to a temporary file first. It is never held in
-// memory.
+// (file), in any order. The firmware is spooled to a temporary file, never
+// held in memory. Nothing is stored and no job exists until the whole body
+// has been read and checked: any 4xx leaves nothing behind. With an
+// Idempotency-Key header, the same key from the same token within 24 h
+// answers the job it made (200) instead of making another.
 func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error {
 	if a.c.disk.Full() {
 		return ErrDiskFull
@@ -316,127 +325,195 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err != nil || mt != "multipart/form-data" {
 		return badRequest("a submission is multipart/form-data with the parts options (JSON), spec and firmware")
 	}
+	key, err := idempotencyKey(r, p)
+	if err != nil {
+		return err
+	}
 	r.Body = http.MaxBytesReader(w, uploadBody(w, r), a.maxUpload()+maxSpecBytes+maxOptionsBytes+MaxSignatureBytes+MaxSBOMBytes+64<<10)
+	in, err := a.readSubmission(r, p.Role)
+	if in != nil && in.spool != nil {
+		defer func() {
+			in.spool.Close()
+			os.Remove(in.spool.Name())
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	sub := Submission{
+		Firmware: in.spool, FirmwareName: in.fwName, FirmwareVersion: in.opts.FirmwareVersion,
+		SpecSrc: in.spec, SpecFilename: in.specName, Vars: in.opts.Vars, Type: in.opts.Type, Tags: in.opts.Tags,
+		Priority: in.opts.Priority, Labels: in.opts.Labels, Submitter: p.Actor(),
+		Signature: in.prov.signature, SBOM: in.prov.sbom,
+	}
+	var job *JobView
+	status := http.StatusCreated
+	if key != nil {
+		var replayed bool
+		job, replayed, err = a.c.SubmitIdempotent(r.Context(), sub, *key)
+		if replayed {
+			status = http.StatusOK
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
+	} else {
+		job, err = a.c.Submit(r.Context(), sub)
+	}
+	if err != nil {
+		return err
+	}
+	if status == http.StatusCreated {
+		a.audit(r.Context(), p, "submit", job.ID, fmt.Sprintf("spec %s, firmware %s %s sha256:%s", job.SpecName, job.Firmware.Name, job.Firmware.Version, job.Firmware.SHA256))
+	}
+	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
+	return writeJSON(w, status, job)
+}
+
+// idempotencyKey reads the Idempotency-Key header: nil without one.
+func idempotencyKey(r *http.Request, p Principal) (*store.IdempotencyKey, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		return nil, nil
+	}
+	if len(k) > MaxIdempotencyKey {
+		return nil, badRequest("Idempotency-Key is longer than %d bytes", MaxIdempotencyKey)
+	}
+	for _, c := range []byte(k) {
+		if c < 0x21 || c > 0x7e {
+			return nil, badRequest("Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	actor := p.TokenID
+	if actor == "" {
+		actor = p.Name
+	}
+	return &store.IdempotencyKey{Actor: actor, Key: k}, nil
+}
+
+// submissionBody is a submission read whole from its multipart body.
+type submissionBody struct {
+	opts     SubmitOptions
+	spec     []byte
+	specName string
+	spool    *os.File // the firmware, rewound
+	fwName   string
+	prov     provenanceParts // signature, sbom (api_trust.go)
+}
+
+// bodyReadError marks an error reading the request body (as opposed to
+// writing the spool file): a body cut short is the client's (400).
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyReadError{err}
+	}
+	return n, err
+}
+
+// readSubmission reads and checks the whole multipart body. The returned
+// body's spool, when set, is the caller's to remove (also on error).
+func (a *API) readSubmission(r *http.Request, role string) (*submissionBody, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return badRequest("bad multipart body: %v", err)
+		return nil, badRequest("bad multipart body: %v", err)
 	}
-	var (
-		opts               SubmitOptions
-		spec               []byte
-		specName           string
-		haveOpts, haveSpec bool
-		spool              *os.File
-		fwName             string
-		job                *JobView
-		prov               provenanceParts // signature, sbom (api_trust.go)
-	)
-	defer func() {
-		if spool != nil {
-			spool.Close()
-			os.Remove(spool.Name())
-		}
-	}()
-	sub := func(fw io.Reader) (*JobView, error) {
-		return a.c.Submit(r.Context(), Submission{
-			Firmware: fw, FirmwareName: fwName, FirmwareVersion: opts.FirmwareVersion,
-			SpecSrc: spec, SpecFilename: specName, Vars: opts.Vars, Type: opts.Type, Tags: opts.Tags,
-			Priority: opts.Priority, Labels: opts.Labels, Submitter: p.Actor(),
-			Signature: prov.signature, SBOM: prov.sbom,
-		})
-	}
+	in := &submissionBody{}
+	var haveOpts, haveSpec bool
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return bodyError(err, "bad multipart body")
+			return in, bodyError(err, "bad multipart body")
 		}
 		switch part.FormName() {
 		case "options":
 			if haveOpts {
-				return badRequest("two options parts")
+				return in, badRequest("two options parts")
 			}
-			if err := decodeJSON(io.LimitReader(part, maxOptionsBytes), &opts, true); err != nil {
-				return bodyError(err, "options: bad JSON")
+			b, err := io.ReadAll(io.LimitReader(part, maxOptionsBytes+1))
+			if err != nil {
+				return in, bodyError(err, "options")
 			}
-			if err := checkSubmitOptions(&opts, p.Role); err != nil {
-				return err
+			if len(b) > maxOptionsBytes {
+				return in, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("options larger than %d bytes", maxOptionsBytes)}
+			}
+			if err := decodeJSON(bytes.NewReader(b), &in.opts, true); err != nil {
+				return in, badRequest("options: bad JSON: %v", err)
+			}
+			if err := checkSubmitOptions(&in.opts, role); err != nil {
+				return in, err
 			}
 			haveOpts = true
 		case "spec":
 			if haveSpec {
-				return badRequest("two spec parts")
+				return in, badRequest("two spec parts")
 			}
 			b, err := io.ReadAll(io.LimitReader(part, maxSpecBytes+1))
 			if err != nil {
-				return bodyError(err, "spec")
+				return in, bodyError(err, "spec")
 			}
 			if len(b) > maxSpecBytes {
-				return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("spec larger than %d bytes", maxSpecBytes)}
+				return in, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("spec larger than %d bytes", maxSpecBytes)}
 			}
 			name, err := partFileName(part, "spec")
 			if err != nil {
-				return err
+				return in, err
 			}
-			spec, specName, haveSpec = b, name, true
+			in.spec, in.specName, haveSpec = b, name, true
 		case "firmware":
-			if job != nil || spool != nil {
-				return badRequest("two firmware parts")
+			if in.spool != nil {
+				return in, badRequest("two firmware parts")
 			}
-			if fwName, err = partFileName(part, "firmware"); err != nil {
-				return err
+			if in.fwName, err = partFileName(part, "firmware"); err != nil {
+				return in, err
 			}
-			if fwName == "" {
-				fwName = "firmware"
+			if in.fwName == "" {
+				in.fwName = "firmware"
 			}
-			if haveSpec && haveOpts {
-				job, err = sub(part)
-				if err != nil {
-					return err
+			in.spool, err = os.CreateTemp(a.c.fwDir, ".spool-*")
+			if err != nil {
+				return in, fmt.Errorf("spooling firmware: %w", err)
+			}
+			n, err := io.Copy(in.spool, bodyReader{io.LimitReader(part, a.maxUpload()+1)})
+			if err != nil {
+				var bre *bodyReadError
+				if errors.As(err, &bre) {
+					return in, bodyError(bre.err, "firmware")
 				}
-				continue
-			}
-			spool, err = os.CreateTemp(a.c.fwDir, ".spool-*")
-			if err != nil {
-				return fmt.Errorf("spooling firmware: %w", err)
-			}
-			n, err := io.Copy(spool, io.LimitReader(part, a.maxUpload()+1))
-			if err != nil {
-				return err
+				return in, fmt.Errorf("spooling firmware: %w", err)
 			}
 			if n > a.maxUpload() {
-				return &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
+				return in, &RejectedError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("firmware is larger than the limit of %d bytes", a.maxUpload())}
 			}
 		case "signature", "sbom":
-			if job != nil || spool != nil {
-				return badRequest("the %s part must come before the firmware part", part.FormName())
+			if in.spool != nil {
+				return in, badRequest("the %s part must come before the firmware part", part.FormName())
 			}
-			if err := prov.read(part); err != nil {
-				return err
+			if err := in.prov.read(part); err != nil {
+				return in, err
 			}
 		default:
-			return badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
+			return in, badRequest("unknown part %q (want options, spec, signature, sbom, firmware)", part.FormName())
 		}
 	}
 	if !haveSpec {
-		return badRequest("no spec part")
+		return in, badRequest("no spec part")
 	}
-	if job == nil {
-		if spool == nil {
-			return badRequest("no firmware part")
-		}
-		if _, err := spool.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		if job, err = sub(spool); err != nil {
-			return err
-		}
+	if in.spool == nil {
+		return in, badRequest("no firmware part")
 	}
-	a.audit(r.Context(), p, "submit", job.ID, fmt.Sprintf("spec %s, firmware %s %s sha256:%s", job.SpecName, job.Firmware.Name, job.Firmware.Version, job.Firmware.SHA256))
-	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
-	return writeJSON(w, http.StatusCreated, job)
+	if _, err := in.spool.Seek(0, io.SeekStart); err != nil {
+		return in, err
+	}
+	return in, nil
 }
 
 func (a *API) job(w http.ResponseWriter, r *http.Request, _ Principal) error {
@@ -494,6 +571,9 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+	}
+	if err := a.mayCancel(ctx, p, id); err != nil {
+		return err
 	}
 	j, err := a.c.Cancel(ctx, id, p.Actor())
 	if a.c.disk.check(err) && a.c.disk.freeReserve() { // a cancel is worth the reserve

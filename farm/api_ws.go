@@ -3,6 +3,7 @@ package farm
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -103,6 +104,7 @@ func (a *API) release(conn *websocket.Conn) {
 // CloseWebsockets sends every websocket a going-away close frame and closes
 // it; new upgrades are refused. Register it with http.Server.RegisterOnShutdown.
 func (a *API) CloseWebsockets() {
+	a.flushJobStreams()
 	a.mu.Lock()
 	a.closing = true
 	conns := make([]*websocket.Conn, 0, len(a.conns))
@@ -128,7 +130,15 @@ func readPump(conn *websocket.Conn, done chan<- struct{}) {
 	_ = conn.SetReadDeadline(time.Now().Add(wsPongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
 	for {
-		if _, _, err := conn.NextReader(); err != nil {
+		_, r, err := conn.NextReader()
+		if err != nil {
+			return
+		}
+		// Read each message through: the read limit counts a message's
+		// frames only as they are read (a 5000-byte message sent as 4096 +
+		// 904 byte frames would slip past it), and gorilla closes with
+		// 1009 when it is exceeded.
+		if _, err := io.Copy(io.Discard, r); err != nil {
 			return
 		}
 	}
@@ -168,6 +178,8 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 		return nil
 	}
 	defer a.release(conn)
+	a.jobStreams.Add(1)
+	defer a.jobStreams.Done()
 	readerDone := make(chan struct{})
 	go readPump(conn, readerDone)
 	defer func() { conn.Close(); <-readerDone }()
@@ -195,6 +207,13 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 		select {
 		case e, ok := <-live:
 			if !ok {
+				if !final {
+					// Resumed after the last event of a job that had already
+					// finished: nothing more will come, and that is normal.
+					if j, err := a.c.db.Job(r.Context(), id); err == nil && store.Final(j.State) {
+						final = true
+					}
+				}
 				if final {
 					closeWith(conn, websocket.CloseNormalClosure, CloseReasonDone)
 				} else {
@@ -211,6 +230,11 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 				return nil
 			}
 		case <-readerDone:
+			return nil
+		case <-a.closingCh:
+			// Shutdown: send what was already published (the final
+			// state of a job the shutdown ended), then close.
+			drainJobStream(conn, live, send, final)
 			return nil
 		}
 	}

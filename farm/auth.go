@@ -20,8 +20,8 @@ import (
 // Roles, weakest first. Each role may do what the roles before it may.
 const (
 	RoleViewer    = "viewer"    // read jobs, boards, consoles
-	RoleSubmitter = "submitter" // submit jobs, cancel its own and others' jobs
-	RoleOperator  = "operator"  // put boards in and out of maintenance
+	RoleSubmitter = "submitter" // submit jobs, cancel its own jobs
+	RoleOperator  = "operator"  // put boards in and out of maintenance, cancel any job
 	RoleAdmin     = "admin"     // everything (tokens are managed with the CLI)
 )
 

@@ -28,6 +28,9 @@ type slot struct {
 
 	healthJob  string    // queued or running health check
 	lastHealth time.Time // when the last health check was queued
+	// healthFailed: the board's last health check failed (verdicts.go:
+	// such a board's errors are never the candidate's).
+	healthFailed bool
 	// admin is the operator-set state (maintenance) that outlives leases
 	// and console loss; "" when none.
 	admin       string

@@ -123,6 +123,14 @@ type Controller struct {
 	rec     sync.WaitGroup
 	hooks   sync.WaitGroup // OnJobFinished calls in flight
 
+	// Guarded by mu too: errors not yet charged to a board, by job (verdicts.go).
+	pending map[string]pendingError
+	// settled is closed when a stopping Run has ended its jobs (shutdown.go).
+	settled     chan struct{}
+	settledOnce sync.Once
+
+	idem keyLocks // submissions by idempotency key (idempotency.go)
+
 	changeMu sync.Mutex
 	changed  chan struct{} // closed at the next change of a board or the queue
 
@@ -171,8 +179,10 @@ func New(cfg Config) (*Controller, error) {
 		hub:     newHub(),
 		slots:   map[string]*slot{},
 		running: map[string]*activeJob{},
+		pending: map[string]pendingError{},
 		wake:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
+		settled: make(chan struct{}),
 	}
 	if err := os.MkdirAll(c.fwDir, 0o750); err != nil {
 		return nil, fmt.Errorf("farm: firmware store: %w", err)
@@ -213,6 +223,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer cancelRun()
 	c.ctx = runCtx
 	c.mu.Unlock()
+	// Settled also when Run fails early: there is nothing to wait for then.
+	defer c.settledOnce.Do(func() { close(c.settled) })
 
 	persisted, err := c.db.BoardStates(ctx)
 	if err != nil {
@@ -221,9 +233,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	// Boards first: every board is in its safe state before interrupted
 	// jobs are settled.
 	c.openBoards(runCtx, persisted)
-	interrupted, err := c.db.RecoverInterrupted(ctx, "controller restarted", c.now(), func(_ string, attempts int) bool {
-		return attempts < c.cfg.MaxAttempts
-	})
+	interrupted, err := c.db.RecoverInterruptedWith(ctx, reasonRestarted, c.now(), c.afterRestart(ctx))
 	if err != nil {
 		return err
 	}
@@ -274,6 +284,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	c.jobs.Wait()
+	c.settledOnce.Do(func() { close(c.settled) })
 	c.mu.Lock()
 	var holds []*hold
 	var held []string
@@ -349,6 +360,8 @@ type Submission struct {
 	Submitter       string
 	Signature       []byte // armored SSH signature of the firmware; nil: unsigned
 	SBOM            []byte // CycloneDX JSON SBOM; nil: none
+
+	idempotency *store.IdempotencyKey // set by SubmitIdempotent
 }
 
 // Submit validates a submission, stores its firmware by sha256 and queues
@@ -419,7 +432,12 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 		Submitter:    s.Submitter,
 		Created:      c.now(),
 	}
-	if err := c.db.InsertJob(ctx, j); err != nil {
+	if s.idempotency != nil {
+		err = c.db.InsertJobWithKey(ctx, j, *s.idempotency, c.now().Add(-IdempotencyWindow))
+	} else {
+		err = c.db.InsertJob(ctx, j)
+	}
+	if err != nil {
 		return nil, err
 	}
 	c.publishState(j, 0, "")

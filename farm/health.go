@@ -15,8 +15,9 @@ import (
 	"github.com/hilfarm/hilfarm/specs"
 )
 
-// HealthSubmitter is the submitter of the controller's own health-check jobs.
-const HealthSubmitter = "hilfarm:health"
+// HealthSubmitter is the submitter of the controller's own health-check
+// jobs: their kind is store.KindHealthCheck.
+const HealthSubmitter = store.HealthSubmitter
 
 // jobSelector is what the scheduler matches a job against: the spec's
 // selector, optionally pinned to one board (health checks). A pinned health
@@ -172,11 +173,13 @@ func (c *Controller) healthOutcome(ctx context.Context, board string, j *store.J
 			s.admin, s.adminReason = "", ""
 		}
 		s.infraInRow = 0
+		s.healthFailed = false
 		persist = &store.BoardState{Name: board, State: BoardIdle, Since: c.now()}
 	case store.StateFailed, store.StateError:
 		if j.Reason == errShutdown.Error() || strings.HasSuffix(j.Reason, ": "+errShutdown.Error()) {
 			break // the controller stopped it: says nothing about the board
 		}
+		s.healthFailed = true
 		if s.admin == "" || s.admin == BoardQuarantined {
 			s.admin = BoardQuarantined
 			s.adminReason = fmt.Sprintf("health check %s %s: %s", j.ID, j.State, j.Reason)

@@ -76,7 +76,9 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		state, reason = store.StateError, errShutdown.Error()
 	}
 	// The runner already powered the board off; make sure of every output too.
+	boardFault := false
 	if err := s.handle.SafeState(ctx); err != nil {
+		boardFault = true
 		log.Error("board not in its safe state after the job: quarantined", "err", err)
 		if state == store.StatePassed || state == store.StateFailed {
 			reason = fmt.Sprintf("%s (and the board's safe state failed: %v)", reason, err)
@@ -103,8 +105,16 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		state, reason = store.StateCancelled, ce.reason
 	}
 	c.mu.Unlock()
-	farmFault := isFarmFault(runErr) // not the board's fault, and no other board would do better
-	requeue := state == store.StateError && !errors.Is(cause, errShutdown) && ce == nil && n < c.cfg.MaxAttempts && !farmFault
+	farmFault := isFarmFault(runErr)                      // not the board's fault, and no other board would do better
+	stopped := errors.Is(cause, errShutdown) || ce != nil // by the controller: nobody's fault
+	requeue := state == store.StateError && !stopped && n < c.cfg.MaxAttempts && !farmFault
+	if j.Submitter != HealthSubmitter && !farmFault {
+		if stopped {
+			c.boardOutcome(ctx, s, j, state, reason)
+		} else {
+			state, reason, requeue = c.attribute(ctx, j, s, n, state, reason, res, requeue, boardFault)
+		}
+	}
 	if requeue {
 		reason = fmt.Sprintf("attempt %d on %s: %s", n, s.cfg.Name, reason)
 	}
@@ -116,9 +126,6 @@ func (c *Controller) runJob(ctx context.Context, a *activeJob) {
 		log.Error("recording the attempt's end", "err", err)
 	}
 	log.Info("attempt finished", "state", state, "reason", reason, "requeued", requeue)
-	if j.Submitter != HealthSubmitter && !farmFault {
-		c.boardOutcome(ctx, s, j, state, reason)
-	}
 	c.release(a, true)
 	fin, err := c.db.Job(context.WithoutCancel(ctx), j.ID)
 	if err != nil {
@@ -215,6 +222,7 @@ func (c *Controller) boardOutcome(ctx context.Context, s *slot, j *store.Job, st
 			s.adminReason = fmt.Sprintf("%d infrastructure errors in a row; last: %s", s.infraInRow, reason)
 			c.log.Warn("board quarantined", "board", s.cfg.Name, "reason", s.adminReason)
 			c.history(s.cfg.Name, "quarantined", s.adminReason)
+			c.settle(s) // charged after its lease ended (verdicts.go)
 		}
 		persist = &store.BoardState{Name: s.cfg.Name, State: s.admin, Reason: s.adminReason, Since: c.now(), InfraErrorsInARow: s.infraInRow}
 	case store.StatePassed, store.StateFailed:
@@ -254,6 +262,7 @@ func (c *Controller) finished(j *store.Job) {
 	}
 	c.results[j.State]++
 	c.mu.Unlock()
+	c.settlePending(context.Background(), j)
 	// A health check cancelled while queued: forget it (runJob handles the rest).
 	if board := j.Labels["health-check"]; board != "" && j.Submitter == HealthSubmitter && j.State == store.StateCancelled {
 		c.healthOutcome(context.Background(), board, j)

@@ -3,6 +3,7 @@ package farm
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -64,7 +65,8 @@ func (c *Controller) schedule(ctx context.Context) {
 				continue
 			}
 			for _, a := range atts {
-				if a.State == store.StateError {
+				// A controller restart or shutdown is never the board's fault.
+				if a.State == store.StateError && !notBoardsFault(a.Reason) {
 					avoid[a.Board] = true
 				}
 			}
@@ -74,38 +76,71 @@ func (c *Controller) schedule(ctx context.Context) {
 			c.mu.Unlock()
 			continue
 		}
-		var pick, fallback *slot
-		untried := false
-		for _, n := range c.names {
-			s := c.slots[n]
-			if !matches(s.cfg, sel.Selector) || (sel.Board != "" && sel.Board != n) {
-				continue
-			}
-			if !avoid[n] {
-				untried = true
-			}
-			if !eligible(s, sel) {
-				continue
-			}
-			if avoid[n] {
-				if fallback == nil {
-					fallback = s
-				}
-				continue
-			}
-			if pick == nil {
-				pick = s
-			}
-		}
-		if pick == nil && !untried {
-			pick = fallback // every matching board failed it once: any will do
-		}
+		pick := c.pickBoard(sel, avoid)
 		if pick != nil {
 			c.lease(ctx, j, pick)
 			idle--
 		}
 		c.mu.Unlock()
 	}
+}
+
+// pickBoard chooses the board for a job, or nil to let it wait. A job goes
+// to a board it has not failed on (avoid) when one is free now; it waits
+// when such a board is busy with a job now and will be free soon; when no
+// board it has not failed on can run it now or soon (they are in
+// maintenance, offline, quarantined or held), it goes back to a board it
+// failed on rather than waiting forever. Called with c.mu held.
+func (c *Controller) pickBoard(sel jobSelector, avoid map[string]bool) *slot {
+	var pick, fallback *slot
+	soon := false
+	for _, n := range c.names {
+		s := c.slots[n]
+		if !matches(s.cfg, sel.Selector) || (sel.Board != "" && sel.Board != n) {
+			continue
+		}
+		if !avoid[n] && runsSoon(s) {
+			soon = true
+		}
+		if !eligible(s, sel) {
+			continue
+		}
+		if avoid[n] {
+			if fallback == nil {
+				fallback = s
+			}
+			continue
+		}
+		if pick == nil {
+			pick = s
+		}
+	}
+	if pick == nil && !soon {
+		pick = fallback
+	}
+	return pick
+}
+
+// runsSoon reports whether a board can take a job now or once the job it
+// runs ends: it is idle, or leased to a job and not headed for
+// maintenance or quarantine. Boards in maintenance, offline, quarantined
+// or held by a person are not counted on.
+func runsSoon(s *slot) bool {
+	switch s.state {
+	case BoardIdle:
+		return true
+	case BoardLeased:
+		return s.job != "" && s.hold == nil && s.admin == "" && s.handle != nil
+	}
+	return false
+}
+
+// notBoardsFault reports whether an attempt's error reason is the
+// controller's own (a restart or a shutdown), which says nothing about the
+// board it ran on.
+func notBoardsFault(reason string) bool {
+	return reason == reasonRestarted || strings.HasPrefix(reason, reasonRestartedTwice) ||
+		reason == errShutdown.Error() || strings.HasSuffix(reason, ": "+errShutdown.Error())
 }
 
 // lease gives board s to job j and starts it. Called with c.mu held.

@@ -173,9 +173,11 @@ func (w *Webhooks) Stats() WebhookStats {
 }
 
 // JobFinished queues j's summary for every webhook that subscribes to its
-// final state. It never blocks: a full queue drops the delivery and logs it.
+// final state; health-check jobs fire none. It never blocks: a full queue drops the delivery and logs it.
 func (w *Webhooks) JobFinished(j store.Job) {
-	if len(w.hooks) == 0 {
+	// Health checks are not candidates: a pipeline promoting candidates on
+	// "passed" must never see one (docs/api.md, Webhooks).
+	if len(w.hooks) == 0 || j.Submitter == HealthSubmitter {
 		return
 	}
 	p := NewWebhookPayload(j, w.opts.BaseURL)

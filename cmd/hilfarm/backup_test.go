@@ -45,7 +45,7 @@ func TestBackupUnderLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < total; i += workers {
-				j, err := c.submit(ctx, examples+"/firmware/sim-good.hcl", examples+"/specs/boot-smoke.hcl", submitOptions{FirmwareVersion: "1.1.0"})
+				j, err := c.submit(ctx, examples+"/firmware/sim-good.hcl", examples+"/specs/boot-smoke.hcl", submitOptions{FirmwareVersion: "1.1.0"}, "")
 				if err != nil {
 					errs <- err
 					return

@@ -196,7 +196,7 @@ type submitOptions struct {
 
 // submit uploads a firmware file and a spec file. The firmware is streamed
 // from disk through a pipe, never held in memory whole.
-func (c *client) submit(ctx context.Context, firmwarePath, specPath string, opts submitOptions) (*jobJSON, error) {
+func (c *client) submit(ctx context.Context, firmwarePath, specPath string, opts submitOptions, idempotencyKey string) (*jobJSON, error) {
 	specSrc, err := os.ReadFile(specPath)
 	if err != nil {
 		return nil, err
@@ -252,6 +252,9 @@ func (c *client) submit(ctx context.Context, firmwarePath, specPath string, opts
 		return nil, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
 	resp, err := c.send(req)
 	pr.Close() // unblocks the writer if the server answered early
 	if err != nil {

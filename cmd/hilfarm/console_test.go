@@ -83,7 +83,7 @@ func TestConsoleAttach(t *testing.T) {
 	}
 
 	// A job flashes the good firmware onto a board; nobody holds it yet.
-	job, err := op.submit(ctx, examples+"/firmware/sim-good.hcl", examples+"/specs/boot-smoke.hcl", submitOptions{})
+	job, err := op.submit(ctx, examples+"/firmware/sim-good.hcl", examples+"/specs/boot-smoke.hcl", submitOptions{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func demoReady(ctx context.Context, url string, db *store.DB, f *specs.Farm, job
 	defer wg.Wait()
 	for _, j := range jobs {
 		view, err := c.submit(ctx, j.firmware, j.spec, submitOptions{FirmwareVersion: j.version, Vars: j.vars,
-			Labels: map[string]string{"demo": "true"}})
+			Labels: map[string]string{"demo": "true"}}, "")
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -20,10 +20,12 @@ func init() {
 }
 
 func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("jobs", "hilfarm jobs --server URL [--state S] [--json]",
-		"List jobs, newest first: id, state, spec, firmware, board, submitter, age.", stderr)
+	fs := newFlagSet("jobs", "hilfarm jobs --server URL [--state S] [--kind K] [--json]",
+		"List jobs, newest first: id, state, spec, firmware, board, submitter, age.\n"+
+			"Health checks are listed only with --kind health_check or --kind all.", stderr)
 	cf := addClientFlags(fs)
 	state := fs.String("state", "", "only jobs in these `states` (comma-separated: queued,running,passed,failed,error,cancelled)")
+	kind := fs.String("kind", "", "`kind` of jobs: candidate (the default), health_check or all")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,9 +37,16 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	path := "/api/v1/jobs"
+	q := url.Values{}
 	if *state != "" {
-		path += "?state=" + url.QueryEscape(*state)
+		q.Set("state", *state)
+	}
+	if *kind != "" {
+		q.Set("kind", *kind)
+	}
+	path := "/api/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var raw json.RawMessage
 	if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {

@@ -292,6 +292,7 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	api := farm.NewAPI(c, farm.APIOptions{
 		Auth:     farm.NewAuth(db, sc.farm.AnonymousRead, nil),
 		Registry: reg, AllowedOrigins: sc.origins, Logger: log, UI: ui.Handler(),
+		ShutdownAfter: c.Settled(),
 	})
 
 	ctx, cancel := context.WithCancel(ctx)

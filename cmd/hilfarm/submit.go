@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/specs"
@@ -42,6 +47,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	junit := fs.String("junit", "", "write the JUnit XML report to `file` (implies --wait)")
 	jsonOut := fs.String("json", "", "write the final job as JSON to `file` (implies --wait)")
 	quiet := fs.Bool("quiet", false, "with --wait, print the progress but not the console")
+	idemKey := fs.String("idempotency-key", "", "the submission's Idempotency-Key (`KEY`, e.g. the CI run id): the farm makes one job per key\n"+
+		"and token within 24 h; default: a random key, reused by the retries of this run")
+	retryFor := fs.Duration("retry-for", submitRetryFor, "retry the upload on connection errors for up to this `duration` (0: never)")
 	signature := fs.String("signature", "", "SSH signature `file` of the firmware (ssh-keygen -Y sign -n hilfarm)")
 	sbom := fs.String("sbom", "", "CycloneDX JSON SBOM `file` of the firmware")
 	if err := parseFlags(fs, args); err != nil {
@@ -68,7 +76,11 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(labels) > 0 {
 		opts.Labels = labels
 	}
-	job, err := c.submit(ctx, *firmware, *specPath, opts)
+	key := *idemKey
+	if key == "" {
+		key = newIdempotencyKey()
+	}
+	job, err := submitWithRetries(ctx, c, *firmware, *specPath, opts, key, *retryFor, stderr)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge || ae.Status == http.StatusUnprocessableEntity) {
@@ -90,6 +102,58 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return waitJob(ctx, c, job.ID, stdout, waitOptions{junit: *junit, json: *jsonOut, quiet: *quiet})
 }
 
+// submitRetryFor is how long submit retries on connection errors by default.
+const submitRetryFor = 2 * time.Minute
+
+// newIdempotencyKey returns a random Idempotency-Key.
+func newIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "hilfarm-submit-" + hex.EncodeToString(b[:])
+}
+
+// submitWithRetries submits, and on a connection error (the server
+// restarting, a dropped connection, a 502/503/504 from a proxy) submits
+// again with the same idempotency key, with backoff, for up to retryFor:
+// the farm answers the job the first try made if it got that far, so a
+// retry never runs the job twice.
+func submitWithRetries(ctx context.Context, c *client, firmware, spec string, opts submitOptions, key string, retryFor time.Duration, stderr io.Writer) (*jobJSON, error) {
+	deadline := time.Now().Add(retryFor)
+	backoff := 250 * time.Millisecond
+	for try := 1; ; try++ {
+		job, err := c.submit(ctx, firmware, spec, opts, key)
+		if err == nil || !retryableSubmitError(err) || ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			return job, err
+		}
+		fmt.Fprintf(stderr, "hilfarm submit: %v; retrying in %v (try %d, same idempotency key)\n", err, backoff, try+1)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// retryableSubmitError reports whether a submit error is worth a retry: a
+// connection error or a gateway's 502/503/504, not a rejection or a local
+// file that cannot be read.
+func retryableSubmitError(err error) bool {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var ue *url.Error
+	return errors.As(err, &ue) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
 type waitOptions struct {
 	junit, json string
 	quiet       bool
@@ -98,14 +162,25 @@ type waitOptions struct {
 // waitJob follows a job to its verdict and maps it to the exit status.
 func waitJob(ctx context.Context, c *client, id string, stdout io.Writer, o waitOptions) error {
 	p := &progress{w: stdout, quiet: o.quiet, lineStart: true}
-	state, err := c.follow(ctx, id, 0, p.event)
+	var last stateEvent // the last state event: the verdict when the server is gone after it
+	state, err := c.follow(ctx, id, 0, func(ev store.Event) error {
+		if ev.Type == "state" {
+			_ = json.Unmarshal(ev.Data, &last)
+		}
+		return p.event(ev)
+	})
 	p.endLine()
 	if err != nil {
 		return err
 	}
 	var job jobJSON
 	if err := c.call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &job); err != nil {
-		return fmt.Errorf("job %s: %w", id, err)
+		if o.json != "" || o.junit != "" || !store.Final(last.State) {
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		// The server stopped right after the verdict (a shutdown ends
+		// running jobs): its final state event is the verdict.
+		job.State, job.Reason = last.State, last.Reason
 	}
 	if o.json != "" {
 		b, err := json.MarshalIndent(job, "", "  ")

@@ -42,9 +42,20 @@ type Firmware struct {
 	Provenance
 }
 
+// HealthSubmitter is the submitter of the controller's own health-check jobs.
+const HealthSubmitter = "hilfarm:health"
+
+// Job kinds: a firmware candidate someone submitted, or a board's health
+// check the controller queued itself (no candidate: it checks the board).
+const (
+	KindCandidate   = "candidate"
+	KindHealthCheck = "health_check"
+)
+
 // Job is one submission: a firmware candidate and a spec, with its verdict.
 type Job struct {
 	ID           string            `json:"id"`
+	Kind         string            `json:"kind"` // KindCandidate or KindHealthCheck (from the submitter)
 	SpecName     string            `json:"spec"`
 	SpecSrc      []byte            `json:"-"`
 	SpecFilename string            `json:"spec_filename"`
@@ -102,11 +113,25 @@ func mustJSON(v any) string {
 
 // InsertJob stores a new queued job.
 func (db *DB) InsertJob(ctx context.Context, j *Job) error {
+	if err := insertJob(ctx, db.w, j); err != nil {
+		return err
+	}
+	j.State = StateQueued
+	return nil
+}
+
+// execer is a connection or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertJob inserts a new queued job and its SBOM through ex.
+func insertJob(ctx context.Context, ex execer, j *Job) error {
 	sel := string(j.Selector)
 	if sel == "" {
 		sel = "{}"
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
+	_, err := ex.ExecContext(ctx, `INSERT INTO jobs(id, spec_name, spec_src, spec_filename,
 		firmware_sha256, firmware_name, firmware_version, selector, vars, labels, priority,
 		submitter, state, created_ms, signature, signature_status, signer, sbom, firmware_size)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -116,11 +141,50 @@ func (db *DB) InsertJob(ctx context.Context, j *Job) error {
 	if err != nil {
 		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
 	}
-	if err := db.putSBOM(ctx, j); err != nil {
+	return putSBOM(ctx, ex, j)
+}
+
+// IdempotencyKey ties a submission's Idempotency-Key to the job it made.
+type IdempotencyKey struct {
+	Actor, Key string
+}
+
+// InsertJobWithKey stores a new queued job and, in the same transaction,
+// records that key made it (replacing an expired record of the key).
+// Records older than expired are removed on the way.
+func (db *DB) InsertJobWithKey(ctx context.Context, j *Job, k IdempotencyKey, expired time.Time) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertJob(ctx, tx, j); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_ms < ?`, ms(expired)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency(actor, key, job_id, created_ms) VALUES (?, ?, ?, ?)
+			ON CONFLICT(actor, key) DO UPDATE SET job_id = excluded.job_id, created_ms = excluded.created_ms`,
+			k.Actor, k.Key, j.ID, ms(j.Created))
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: insert job %s with its idempotency key: %w", j.ID, err)
 	}
 	j.State = StateQueued
 	return nil
+}
+
+// IdempotentJob returns the id of the job key made, if it was recorded
+// after since; "" when there is none.
+func (db *DB) IdempotentJob(ctx context.Context, k IdempotencyKey, since time.Time) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, `SELECT job_id FROM idempotency WHERE actor = ? AND key = ? AND created_ms >= ?`,
+		k.Actor, k.Key, ms(since)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: idempotency key: %w", err)
+	}
+	return id, nil
 }
 
 const jobCols = `id, spec_name, spec_src, spec_filename, firmware_sha256, firmware_name,
@@ -155,6 +219,10 @@ func scanJob(s scanner) (*Job, error) {
 		j.Result = json.RawMessage(result)
 	}
 	j.Created, j.Started, j.Ended = fromMS(created), fromMS(started), fromMS(ended)
+	j.Kind = KindCandidate
+	if j.Submitter == HealthSubmitter {
+		j.Kind = KindHealthCheck
+	}
 	return &j, nil
 }
 
@@ -335,6 +403,14 @@ type Interrupted struct {
 // given reason (e.g. "controller restarted"), and returns them. Their jobs
 // are requeued when requeue says so, else they end as error too.
 func (db *DB) RecoverInterrupted(ctx context.Context, reason string, at time.Time, requeue func(jobID string, attempts int) bool) ([]Interrupted, error) {
+	return db.RecoverInterruptedWith(ctx, reason, at, func(jobID string, attempts int) (bool, string) {
+		return requeue != nil && requeue(jobID, attempts), reason
+	})
+}
+
+// RecoverInterruptedWith is RecoverInterrupted where decide also says the
+// reason a job that is not requeued ends with (its attempt keeps reason).
+func (db *DB) RecoverInterruptedWith(ctx context.Context, reason string, at time.Time, decide func(jobID string, attempts int) (requeue bool, jobReason string)) ([]Interrupted, error) {
 	var out []Interrupted
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT a.job_id, a.n, a.board, j.attempts FROM attempts a
@@ -362,12 +438,12 @@ func (db *DB) RecoverInterrupted(ctx context.Context, reason string, at time.Tim
 				WHERE job_id = ? AND n = ?`, StateError, reason, ms(at), it.JobID, it.N); err != nil {
 				return err
 			}
-			if requeue != nil && requeue(it.JobID, attempts[i]) {
+			if again, jobReason := decide(it.JobID, attempts[i]); again {
 				_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, board = '', reason = ? WHERE id = ?`,
 					StateQueued, reason, it.JobID)
 			} else {
 				_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE id = ?`,
-					StateError, reason, ms(at), it.JobID)
+					StateError, jobReason, ms(at), it.JobID)
 			}
 			if err != nil {
 				return err
@@ -504,4 +580,15 @@ func (db *DB) QueueAhead(ctx context.Context, id string) (int, map[string]int, e
 		pos += n
 	}
 	return pos, ahead, rows.Err()
+}
+
+// AttemptsEndedWith counts a job's attempts that ended with exactly reason.
+func (db *DB) AttemptsEndedWith(ctx context.Context, jobID, reason string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM attempts WHERE job_id = ? AND reason = ? AND state != ?",
+		jobID, reason, StateRunning).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: attempts of job %s: %w", jobID, err)
+	}
+	return n, nil
 }

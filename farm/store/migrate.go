@@ -117,6 +117,16 @@ var migrations = []string{
 
 	// 3: the job listing's indexes, labels table and tests summary (joblist.go).
 	migrationJobListing,
+
+	// 4: idempotency keys of submissions (farm: Idempotency-Key header).
+	`CREATE TABLE idempotency (
+	   actor      TEXT NOT NULL,  -- the token (id) that sent the key
+	   key        TEXT NOT NULL,
+	   job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	   created_ms INTEGER NOT NULL,
+	   PRIMARY KEY (actor, key)
+	 ) STRICT;
+	 CREATE INDEX idempotency_created ON idempotency(created_ms);`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -96,11 +96,11 @@ func (c *provenanceCols) into(fw *Firmware) error {
 	return nil
 }
 
-func (db *DB) putSBOM(ctx context.Context, j *Job) error {
+func putSBOM(ctx context.Context, ex execer, j *Job) error {
 	if len(j.Firmware.SBOMData) == 0 {
 		return nil
 	}
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO job_sbom(job_id, data) VALUES (?, ?)`, j.ID, j.Firmware.SBOMData); err != nil {
+	if _, err := ex.ExecContext(ctx, `INSERT INTO job_sbom(job_id, data) VALUES (?, ?)`, j.ID, j.Firmware.SBOMData); err != nil {
 		return fmt.Errorf("store: job %s: sbom: %w", j.ID, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -130,15 +131,33 @@ func newFarm(t testing.TB, boards int) *farmDir {
 // server is a running `hilfarm serve`.
 type server struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedBuffer
 	done chan error
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (f *farmDir) serve(t testing.TB) *server {
 	t.Helper()
 	cmd := exec.Command(binary, "serve", "--farm", f.farm, "--log-level", "debug")
 	cmd.Dir = f.dir
-	s := &server{cmd: cmd, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, log: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -153,13 +172,15 @@ func (f *farmDir) serve(t testing.TB) *server {
 			t.Logf("hilfarm serve log:\n%s", s.log.String())
 		}
 	})
-	// Ready when /healthz answers; the process exiting first is a failure.
+	// Ready when /healthz answers and the controller has settled the jobs
+	// a previous run left (it logs "hilfarm serving" then; /healthz answers
+	// before); the process exiting first is a failure.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + f.addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && strings.Contains(s.log.String(), "hilfarm serving") {
 				return s
 			}
 		}
