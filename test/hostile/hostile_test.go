@@ -290,7 +290,7 @@ func testOversize(t *testing.T, s *server) {
 	sub := s.tokens["submitter"]
 	wantJSONError(t, "spec of 1 MiB + 1", s.submit(t, sub, `{}`, string(bytes.Repeat([]byte("#"), 1<<20+1)), []byte(goodModel), "fw.hcl"), 413)
 	wantJSONError(t, "firmware over max_upload", s.submit(t, sub, `{}`, quickSpec, bytes.Repeat([]byte("#"), 1<<20+1), "fw.hcl"), 413)
-	wantJSONError(t, "options of 100 KiB", s.submit(t, sub, `{"labels":{"a":"`+strings.Repeat("a", 100<<10)+`"}}`, quickSpec, []byte(goodModel), "fw.hcl"), 400)
+	wantJSONError(t, "options of 100 KiB", s.submit(t, sub, `{"labels":{"a":"`+strings.Repeat("a", 100<<10)+`"}}`, quickSpec, []byte(goodModel), "fw.hcl"), 413)
 	// 10,000 parts: refused at the first unknown one.
 	var parts []part
 	for i := range 10000 {
