@@ -53,33 +53,9 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 	armSettle()
 	idle := e.spec.IdleTimeout
 	useIdle := a.expect != nil && idle > 0
-	withinOver := func() (*match, *stepErr) {
-		if a.sleep {
-			return nil, nil
-		}
-		if !e.interrupted {
-			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
-			e.settle()
-		}
-		if e.hit != nil {
-			return e.hit, nil
-		}
-		if e.failReady && !a.deferFailOn {
-			return nil, e.failOnErr(a.what)
-		}
-		if e.lost != nil {
-			return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
-		}
-		if e.interrupted {
-			return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
-				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
-		}
-		return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
-			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
-	}
 	for {
 		if e.interrupted && ctx.Err() == nil && !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
-			mt, se := withinOver()
+			mt, se := e.withinOver(ctx, a, t0)
 			return mt, se, nil
 		}
 		if ctx.Err() != nil {
@@ -93,16 +69,12 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 		now := time.Now()
 		if !settleAt.IsZero() && !now.Before(settleAt) {
 			settleAt = time.Time{}
-			e.settle()
-			if e.hit != nil {
-				return e.hit, nil, nil
-			}
-			if e.failReady && !a.deferFailOn {
-				return nil, e.failOnErr(a.what), nil
+			if mt, se, ok := e.settled(a); ok {
+				return mt, se, nil
 			}
 		}
 		if !withinAt.IsZero() && !now.Before(withinAt) {
-			mt, se := withinOver()
+			mt, se := e.withinOver(ctx, a, t0)
 			return mt, se, nil
 		}
 		deadline := withinAt
@@ -115,15 +87,8 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 		if useIdle && e.lost == nil {
 			quiet := now.Sub(later(e.lastByte, t0))
 			if quiet >= idle {
-				e.settle()
-				if e.hit != nil {
-					return e.hit, nil, nil
-				}
-				if e.failReady && !a.deferFailOn {
-					return nil, e.failOnErr(a.what), nil
-				}
-				return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
-					quiet.Round(time.Millisecond), idle, a.expect.desc, lastLines(e.win.buf, evidenceLines)), nil
+				mt, se := e.idleOver(a, quiet)
+				return mt, se, nil
 			}
 			earlier(later(e.lastByte, t0).Add(idle))
 		}
@@ -142,17 +107,11 @@ func (e *engine) awaitPull(ctx context.Context, a awaitArgs, t0 time.Time) (mt *
 		}
 		e.lostNow = false
 		e.pulled(ev, err)
-		switch {
-		case e.interrupted:
+		if e.interrupted {
 			continue
-		case e.hit != nil:
-			return e.hit, nil, nil
-		case e.failReady && !a.deferFailOn:
-			return nil, e.failOnErr(a.what), nil
-		case a.expect != nil && e.closed:
-			return nil, infra(KindConsole, "console closed during %s", a.what), nil
-		case e.lostNow:
-			return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
+		}
+		if mt, se, ok := e.afterEvent(a); ok {
+			return mt, se, nil
 		}
 		armSettle()
 	}

@@ -569,32 +569,6 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		defer t.Stop()
 		idleC = t.C
 	}
-	withinOver := func() (*match, *stepErr) {
-		if a.sleep {
-			return nil, nil
-		}
-		if !e.interrupted {
-			// Take a tentative match as it is; a costly search gets
-			// settleGrace to finish.
-			e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
-			e.settle()
-		}
-		if e.hit != nil {
-			return e.hit, nil
-		}
-		if e.failReady && !a.deferFailOn {
-			return nil, e.failOnErr(a.what)
-		}
-		if e.lost != nil {
-			return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
-		}
-		if e.interrupted {
-			return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
-				a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
-		}
-		return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
-			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
-	}
 	for {
 		if e.interrupted {
 			// A search was cut short: by the context or by within.
@@ -602,7 +576,7 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 				return nil, e.ctxErr(ctx, a.what, a.done != nil), nil
 			}
 			if !e.stop.at.IsZero() && !time.Now().Before(e.stop.at) {
-				mt, se := withinOver()
+				mt, se := e.withinOver(ctx, a, t0)
 				return mt, se, nil
 			}
 		}
@@ -612,48 +586,97 @@ func (e *engine) await(ctx context.Context, a awaitArgs) (mt *match, se *stepErr
 		case err := <-a.done:
 			return nil, nil, err
 		case <-settle.C:
-			e.settle()
-			if e.hit != nil {
-				return e.hit, nil, nil
-			}
-			if e.failReady && !a.deferFailOn {
-				return nil, e.failOnErr(a.what), nil
+			if mt, se, ok := e.settled(a); ok {
+				return mt, se, nil
 			}
 		case <-withinC:
-			mt, se := withinOver()
+			mt, se := e.withinOver(ctx, a, t0)
 			return mt, se, nil
 		case <-idleC:
 			quiet := time.Since(later(e.lastByte, t0))
 			if quiet >= idle && e.lost == nil {
-				e.settle()
-				if e.hit != nil {
-					return e.hit, nil, nil
-				}
-				if e.failReady && !a.deferFailOn {
-					return nil, e.failOnErr(a.what), nil
-				}
-				return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
-					quiet.Round(time.Millisecond), idle, a.expect.desc, lastLines(e.win.buf, evidenceLines)), nil
+				mt, se := e.idleOver(a, quiet)
+				return mt, se, nil
 			}
 			idleC = time.After(max(idle-quiet, time.Millisecond))
 		case ev, ok := <-e.events:
 			e.lostNow = false
 			e.consume(ev, ok)
-			switch {
-			case e.interrupted:
+			if e.interrupted {
 				continue
-			case e.hit != nil:
-				return e.hit, nil, nil
-			case e.failReady && !a.deferFailOn:
-				return nil, e.failOnErr(a.what), nil
-			case a.expect != nil && e.closed:
-				return nil, infra(KindConsole, "console closed during %s", a.what), nil
-			case e.lostNow:
-				return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), nil
+			}
+			if mt, se, ok := e.afterEvent(a); ok {
+				return mt, se, nil
 			}
 			armSettle()
 		}
 	}
+}
+
+// withinOver decides a step whose within ran out: a tentative match is
+// taken as it is (a costly search gets settleGrace to finish), else the
+// step fails, or errs when the console was lost.
+func (e *engine) withinOver(ctx context.Context, a awaitArgs, t0 time.Time) (*match, *stepErr) {
+	if a.sleep {
+		return nil, nil
+	}
+	if !e.interrupted {
+		e.stop = stopper{done: ctx.Done(), at: time.Now().Add(settleGrace)}
+		e.settle()
+	}
+	if e.hit != nil {
+		return e.hit, nil
+	}
+	if e.failReady && !a.deferFailOn {
+		return nil, e.failOnErr(a.what)
+	}
+	if e.lost != nil {
+		return nil, infra(KindConsole, "console lost (%v) and not back within %s, during %s", e.lost, a.within, a.what)
+	}
+	if e.interrupted {
+		return nil, failed(KindExpect, "expected %s within %s; waited %s, still searching the console (the regex is costly); last console lines:\n%s",
+			a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+	}
+	return nil, failed(KindExpect, "expected %s within %s; waited %s; last console lines:\n%s",
+		a.expect.desc, a.within, time.Since(t0).Round(time.Millisecond), lastLines(e.win.buf, evidenceLines))
+}
+
+// settled takes tentative matches as they are (the settle time passed);
+// ok reports that this decided the step.
+func (e *engine) settled(a awaitArgs) (mt *match, se *stepErr, ok bool) {
+	e.settle()
+	if e.hit != nil {
+		return e.hit, nil, true
+	}
+	if e.failReady && !a.deferFailOn {
+		return nil, e.failOnErr(a.what), true
+	}
+	return nil, nil, false
+}
+
+// idleOver decides a step whose console has been quiet for idle_timeout.
+func (e *engine) idleOver(a awaitArgs, quiet time.Duration) (*match, *stepErr) {
+	if mt, se, ok := e.settled(a); ok {
+		return mt, se
+	}
+	return nil, failed(KindIdle, "console silent for %s (idle_timeout %s) while waiting for %s; last console lines:\n%s",
+		quiet.Round(time.Millisecond), e.spec.IdleTimeout, a.expect.desc, lastLines(e.win.buf, evidenceLines))
+}
+
+// afterEvent decides the step after a console event, if it does; ok
+// reports that it did. The caller skips it while a search is interrupted.
+func (e *engine) afterEvent(a awaitArgs) (mt *match, se *stepErr, ok bool) {
+	switch {
+	case e.hit != nil:
+		return e.hit, nil, true
+	case e.failReady && !a.deferFailOn:
+		return nil, e.failOnErr(a.what), true
+	case a.expect != nil && e.closed:
+		return nil, infra(KindConsole, "console closed during %s", a.what), true
+	case e.lostNow:
+		return nil, infra(KindConsole, "console lost during %s: %v", a.what, e.lostErr), true
+	}
+	return nil, nil, false
 }
 
 func later(a, b time.Time) time.Time {
