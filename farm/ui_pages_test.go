@@ -156,6 +156,12 @@ func TestUIPagesInBrowser(t *testing.T) {
 	b.waitFor("the login form shows", `!!document.querySelector("#login-form")`)
 	b.do("log in", chromedp.SetValue(chromedp.CSS("#token"), op), chromedp.Click(chromedp.CSS("#login-submit")))
 	b.waitFor("the farm page", `document.querySelectorAll("#boards tr").length === 2`)
+	// The trust policy with no trust block (mode off): no stray "null" where
+	// a part is absent.
+	b.waitFor("the trust policy shows", `!!document.querySelector("#trust-mode")`)
+	if got := b.eval(`document.querySelector("#trust").innerText`); strings.Contains(got, "null") || !strings.Contains(got, "Signed candidates: off") {
+		t.Errorf("trust box = %q, want mode off and no \"null\"", got)
+	}
 
 	// Jobs list: labels, firmware and submitter on each row; a label links to its jobs.
 	b.do("open the jobs", chromedp.Navigate(e.srv.URL+"/jobs"))

@@ -57,11 +57,12 @@ export function trustBox(api) {
       : el("span", { class: "muted" }, "no keys"));
     const types = Object.entries(t.board_types || {}).map(([name, p]) =>
       el("tr", {}, el("td", {}, name), el("td", {}, p.mode), el("td", {}, keys(p.keys))));
-    box.replaceChildren(el("h2", {}, "Trust policy"),
-      el("p", { id: "trust-mode" }, `Signed candidates: ${t.mode}`, t.mode === "off" ? "" : ` (SSH signatures, namespace ${t.namespace})`),
+    // replaceChildren writes a null as the text "null": leave absent parts out.
+    box.replaceChildren(...[el("h2", {}, "Trust policy"),
+      el("p", { id: "trust-mode" }, `Signed candidates: ${t.mode}`, t.mode === "off" ? "" : ` (SSH or minisign signatures; SSH namespace ${t.namespace})`),
       t.mode === "off" ? null : el("div", {}, "Trusted keys: ", keys(t.keys)),
       types.length ? el("table", {}, el("thead", {}, el("tr", {}, ["Board type", "Mode", "Keys"].map((c) => el("th", {}, c)))), el("tbody", {}, types)) : null,
-      el("p", { class: "small" }, "Verdict key: ", el("span", { class: "mono", id: "verdict-key" }, t.verdict_key)));
+      el("p", { class: "small" }, "Verdict key: ", el("span", { class: "mono", id: "verdict-key" }, t.verdict_key))].filter((n) => n !== null));
   }).catch((e) => box.replaceChildren(el("h2", {}, "Trust policy"), el("p", { class: "error" }, e.message)));
   return box;
 }
