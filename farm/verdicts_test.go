@@ -57,6 +57,32 @@ func (tc *testController) waitWithin(t *testing.T, id string, d time.Duration) *
 	}
 }
 
+// waitBoardState waits until board name is in state (a health check's
+// outcome is applied to its board just after the job's final state).
+func (tc *testController) waitBoardState(t *testing.T, name, state string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond) // not every board change is on the change feed
+	defer tick.Stop()
+	for {
+		ch := tc.Changed()
+		b, err := tc.Board(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.State == state {
+			return
+		}
+		select {
+		case <-ch:
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("board %s still %s, want %s", name, b.State, state)
+		}
+	}
+}
+
 func attemptList(atts []store.Attempt) string {
 	var b strings.Builder
 	for _, a := range atts {
@@ -349,6 +375,9 @@ spec "flash" {
 	if hv := tc.waitWithin(t, h.ID, time.Minute); hv.State != store.StateFailed {
 		t.Fatalf("sim-b's health check: %s (%s), want failed", hv.State, hv.Reason)
 	}
+	// The quarantine lands just after the job's final state: lifting it
+	// before it lands would leave sim-b quarantined for the job below.
+	tc.waitBoardState(t, "sim-b", BoardQuarantined)
 	// An operator lifts the quarantine (maintenance on, then off).
 	for _, on := range []bool{true, false} {
 		if err := tc.SetMaintenance(ctx, "sim-b", on, "looked at it", "alice"); err != nil {
