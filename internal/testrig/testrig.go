@@ -5,8 +5,10 @@
 package testrig
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -41,4 +43,28 @@ func missing(t testing.TB, what, pkg string) {
 		t.Fatal(msg + "; CI=true, so a missing tool is a failure")
 	}
 	t.Skip(msg)
+}
+
+// MainWithBinary is a TestMain for tests of the real binary: it builds
+// cmd/hilfarm into a temporary directory (env is added to the build's
+// environment, e.g. CGO_ENABLED=0), stores its path in *binary, runs the
+// tests and removes the directory. It does not return.
+func MainWithBinary(m *testing.M, binary *string, env ...string) {
+	dir, err := os.MkdirTemp("", "hilfarm-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	*binary = filepath.Join(dir, "hilfarm")
+	build := exec.Command("go", "build", "-o", *binary, "github.com/hilfarm/hilfarm/cmd/hilfarm")
+	build.Env = append(os.Environ(), env...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hilfarm:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -14,29 +14,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hilfarm/hilfarm/internal/testrig"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hilfarm-bounds-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binary = filepath.Join(dir, "hilfarm")
 	// Built as `make build` builds it (no -race: the figures are the product's).
-	build := exec.Command("go", "build", "-o", binary, "github.com/hilfarm/hilfarm/cmd/hilfarm")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hilfarm:", err)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testrig.MainWithBinary(m, &binary, "CGO_ENABLED=0")
 }
 
 // usage is what one run of the binary cost.

@@ -25,27 +25,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/hilfarm/hilfarm/farm/store"
+
+	"github.com/hilfarm/hilfarm/internal/testrig"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hilfarm-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binary = filepath.Join(dir, "hilfarm")
-	build := exec.Command("go", "build", "-o", binary, "github.com/hilfarm/hilfarm/cmd/hilfarm")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hilfarm:", err)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testrig.MainWithBinary(m, &binary)
 }
 
 const farmTemplate = `

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hilfarm/hilfarm/internal/testrig"
 )
 
 // rssBound is the controller's peak RSS bound over the suite (issue 10's
@@ -42,22 +44,7 @@ const rssBound = 256 << 20
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hilfarm-hostile-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	binary = filepath.Join(dir, "hilfarm")
-	build := exec.Command("go", "build", "-o", binary, "github.com/hilfarm/hilfarm/cmd/hilfarm")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hilfarm:", err)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testrig.MainWithBinary(m, &binary)
 }
 
 const farmTemplate = `
