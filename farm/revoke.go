@@ -36,29 +36,44 @@ func principalOf(r *http.Request) Principal {
 }
 
 // watchRevocations runs until ctx is done, enforcing new revocations.
+//
+// It starts from the beginning of the table rather than from the newest
+// revocation it finds when it starts: a baseline read when the goroutine
+// first runs could include a token revoked after the server had already
+// accepted that token's websocket, and that revocation would never be
+// enforced. Enforcing an old revocation again is harmless (no holds, no
+// websockets). Revocations that share a millisecond are told apart by ID.
 func (a *API) watchRevocations(ctx context.Context) {
 	var last int64
-	if ts, err := a.c.db.RevokedAfter(ctx, 0); err == nil && len(ts) > 0 {
-		last = ts[len(ts)-1].RevokedMS
-	}
+	seen := map[string]bool{} // IDs revoked at last
 	t := time.NewTicker(RevokeCheckEvery)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		after := last - 1 // revoked_ms >= last
+		if last == 0 {
+			after = 0 // tokens never revoked have revoked_ms 0
 		}
-		ts, err := a.c.db.RevokedAfter(ctx, last)
+		ts, err := a.c.db.RevokedAfter(ctx, after)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("looking for revoked tokens", "err", err)
 			}
-			continue
 		}
 		for _, tok := range ts {
-			last = max(last, tok.RevokedMS)
+			if tok.RevokedMS == last && seen[tok.ID] {
+				continue
+			}
+			if tok.RevokedMS > last {
+				last = tok.RevokedMS
+				clear(seen)
+			}
+			seen[tok.ID] = true
 			a.enforceRevocation(ctx, tok)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
