@@ -117,6 +117,10 @@ type TestResult struct {
 	Console string `json:"console"`
 	// ConsoleBytes is how many console bytes the test saw in all.
 	ConsoleBytes int64 `json:"console_bytes"`
+	// Campaign is set for a test with a `repeat` block (campaign.go).
+	// Its Attempts then hold the steps of at most a few iterations: the
+	// first, and the first ones that did not pass.
+	Campaign *Campaign `json:"campaign,omitempty"`
 }
 
 // Attempt is one try at a test. A test with retries has several.

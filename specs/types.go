@@ -226,8 +226,33 @@ type Test struct {
 	Name    string        `json:"name"`
 	Retries int           `json:"retries,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"` // 0: bounded only by the spec's timeout
-	Steps   []Step        `json:"steps"`
-	Range   Range         `json:"range"`
+	// Repeat makes the test a campaign: its steps run as iterations
+	// (docs/language.md, "repeat"). Nil: the test runs once.
+	Repeat *Repeat `json:"repeat,omitempty"`
+	Steps  []Step  `json:"steps"`
+	Range  Range   `json:"range"`
+}
+
+// Repeat is a test's `repeat` block: the test's steps run Count times, or
+// for Duration, or both (whichever ends first), until a stop condition.
+// Inside, `repeat.iteration` (from 1) and `repeat.count` (0 when by
+// duration only) are in scope.
+type Repeat struct {
+	Count    int           `json:"count,omitempty"`    // 0: by Duration only
+	Duration time.Duration `json:"duration,omitempty"` // 0: by Count only
+	// StopAfterFailures stops the campaign once this many iterations did
+	// not pass (1: at the first failure). 0: run every iteration.
+	StopAfterFailures int `json:"stop_after_failures,omitempty"`
+	// MinPassRate is the share of iterations (0..1) that must pass for
+	// the test to pass. Default 1: every iteration.
+	MinPassRate float64 `json:"min_pass_rate"`
+	// Seed seeds random power-cut delays; 0: chosen at run time and
+	// recorded in the result, so a campaign can be replayed.
+	Seed int64 `json:"seed,omitempty"`
+	// Spread splits the iterations across up to this many matching
+	// boards (one job attempt each), merged into one result. 0 or 1: one board.
+	Spread int   `json:"spread,omitempty"`
+	Range  Range `json:"range"`
 }
 
 // StepKind names a step type.
@@ -273,12 +298,33 @@ const (
 	PowerOn    = "on"
 	PowerOff   = "off"
 	PowerCycle = "cycle"
+	// PowerCut cuts power at a chosen, random or swept moment, holds it
+	// off for OffFor, then turns it back on (power-fail injection).
+	PowerCut = "cut"
 )
 
 // PowerStep switches the board's power.
 type PowerStep struct {
-	Action string        `json:"action"`            // PowerOn, PowerOff or PowerCycle
-	OffFor time.Duration `json:"off_for,omitempty"` // cycle only; 0: the board's off_for
+	Action string        `json:"action"`            // PowerOn, PowerOff, PowerCycle or PowerCut
+	OffFor time.Duration `json:"off_for,omitempty"` // cycle and cut; 0: the board's off_for
+	Cut    *CutPlan      `json:"cut,omitempty"`     // PowerCut only
+}
+
+// CutPlan says when a `power "cut"` step cuts: Delay after the step
+// starts, or after the console shows After (within AfterWithin). Exactly
+// one of Delay, Random and Sweep is set.
+type CutPlan struct {
+	After       *Pattern      `json:"after,omitempty"`        // wait for this console text or regex first
+	AfterWithin time.Duration `json:"after_within,omitempty"` // default 10s; not seen: the test fails
+	Delay       *Expr         `json:"delay,omitempty"`        // a duration; may use var.*
+	// Random: a delay drawn uniformly from [Random[0], Random[1]] with the
+	// campaign's seed.
+	Random []time.Duration `json:"random,omitempty"`
+	// Sweep: from Sweep[0] to Sweep[1] in Steps evenly spaced delays,
+	// iteration i taking delay (i-1) mod Steps. Steps defaults to the
+	// repeat count.
+	Sweep []time.Duration `json:"sweep,omitempty"`
+	Steps int             `json:"steps,omitempty"`
 }
 
 // ResetStep resets the board (emulator reset, or a power cycle).
