@@ -71,11 +71,15 @@ type junitCase struct {
 	Classname string `xml:"classname,attr"`
 	Time      string `xml:"time,attr"`
 	// Properties carry a campaign's statistics (campaign_report.go).
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Failure    *junitMsg       `xml:"failure,omitempty"`
-	Error      *junitMsg       `xml:"error,omitempty"`
-	Skipped    *junitMsg       `xml:"skipped,omitempty"`
-	SystemOut  *xmlText        `xml:"system-out,omitempty"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Failure    *junitMsg        `xml:"failure,omitempty"`
+	Error      *junitMsg        `xml:"error,omitempty"`
+	Skipped    *junitMsg        `xml:"skipped,omitempty"`
+	SystemOut  *xmlText         `xml:"system-out,omitempty"`
+}
+
+type junitProperties struct {
+	List []junitProperty `xml:"property"`
 }
 
 type junitMsg struct {
@@ -168,7 +172,7 @@ func WriteJUnitWith(w io.Writer, res *Result, extra []Property) error {
 		}
 		msg := &junitMsg{Message: attrMessage(t.Message), Type: t.Kind, Text: escapeXML(t.Message)}
 		if t.Campaign != nil {
-			c.Properties = campaignProperties(t.Campaign)
+			c.Properties = &junitProperties{campaignProperties(t.Campaign)}
 			msg.Text = escapeXML(t.Message + campaignFailures(t.Campaign))
 		}
 		switch t.Outcome {
