@@ -273,7 +273,9 @@ func (p *runPrinter) event(ev runner.Event) {
 		if ev.Phase == runner.PhaseTest {
 			name = fmt.Sprintf("test %q", ev.Test)
 		}
-		if ev.Attempt > 1 {
+		if ev.Iteration > 0 {
+			name += fmt.Sprintf(" (iteration %d)", ev.Iteration)
+		} else if ev.Attempt > 1 {
 			name += fmt.Sprintf(" (attempt %d)", ev.Attempt)
 		}
 		p.line("%s", p.paint(ansiCyan, "-- "+name))
