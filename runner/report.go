@@ -28,6 +28,9 @@ import (
 // kind, summary, outcome, fail_kind, message, started, duration_ms, match, output,
 // range}; a measurement is {name, value, unit, min, max, marginal_min,
 // marginal_max, verdict, at}. kind and fail_kind are the Kind constants.
+// A test with a repeat block also has "campaign" (Campaign: counts, pass
+// rate and its Wilson interval, stopped_by, seed, distributions and the
+// bounded iteration list).
 func WriteJSON(w io.Writer, res *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
