@@ -148,8 +148,11 @@ func TestMergeCampaignsExact(t *testing.T) {
 	if got, want := m.IterationTime, NewStats(times, "ms"); got.Median != want.Median || got.N != 10 || got.P95 != want.P95 {
 		t.Errorf("iteration time %+v, want %+v", got, want)
 	}
-	if m.CutDelay == nil || m.CutDelay.Max != 90 || m.CutDelay.Min != 0 || m.Measures["v"].Mean != 4.5 {
-		t.Errorf("cut delay %+v measures %+v", m.CutDelay, m.Measures)
+	if want := NewStats(cuts, "ms"); m.CutDelay == nil || m.CutDelay.Max != 90 || m.CutDelay.Min != 0 || m.CutDelay.Median != want.Median {
+		t.Errorf("cut delay %+v, want %+v", m.CutDelay, want)
+	}
+	if want := NewStats(vs, ""); m.Measures["v"].Mean != 4.5 || m.Measures["v"].P95 != want.P95 {
+		t.Errorf("measures %+v, want %+v", m.Measures, want)
 	}
 	if len(m.Boards) != 2 || m.Boards[0].Iterations != 5 || m.Boards[0].Passed != 3 || m.Boards[0].PassRate != 0.6 || m.Boards[1].PassRate != 1 {
 		t.Errorf("boards %+v", m.Boards)

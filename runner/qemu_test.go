@@ -191,3 +191,54 @@ spec "killed" {
 		t.Errorf("test: %s %s: %s", tr.Outcome, tr.Kind, tr.Message)
 	}
 }
+
+// TestQEMUCampaign: a short power-cut campaign on the Cortex-M3 board:
+// each iteration boots to the prompt, cuts the power at a seeded random
+// moment, and expects the firmware to boot again.
+func TestQEMUCampaign(t *testing.T) {
+	fw := buildCM3(t, "2.0.0")
+	b, _ := qemuBoard(t, "cm3-01", specs.QEMU{Machine: "lm3s6965evb", Load: "kernel"})
+	spec := parseSpec(t, `
+spec "cm3-cuts" {
+  board { type = "cm3-lm3s6965" }
+  timeout = "3m"
+  setup {
+    flash {}
+  }
+  test "boots after cuts" {
+    repeat {
+      count = 3
+      seed  = 3
+    }
+    power "cycle" {}
+    expect {
+      text   = "hilfw> "
+      within = "30s"
+    }
+    power "cut" {
+      random  = ["0ms", "20ms"]
+      off_for = "50ms"
+    }
+    expect {
+      regex  = "HILFW ([0-9.]+) booting"
+      within = "30s"
+    }
+    expect {
+      text   = "hilfw> "
+      within = "30s"
+    }
+  }
+}`)
+	res := runQEMU(t, b, spec, specs.Firmware{Name: "hilfw.elf", Version: "2.0.0", Path: fw}, runner.Options{})
+	want(t, res, runner.Passed, runner.Passed)
+	c := res.Tests[0].Campaign
+	if c == nil || c.Run != 3 || c.Passed != 3 || c.StoppedBy != runner.StopCount || c.PassRate != 1 || c.IterationTime.N != 3 {
+		t.Fatalf("campaign %+v", c)
+	}
+	for _, it := range c.Iterations {
+		if len(it.CutDelays) != 1 || it.CutDelays[0].Std() != runner.RandomCutDelay(3, it.Number, 0, 0, 20*time.Millisecond) {
+			t.Errorf("iteration %d cut delays %v", it.Number, it.CutDelays)
+		}
+	}
+	t.Logf("3 iterations on QEMU: median %.0f ms, max %.0f ms", c.IterationTime.Median, c.IterationTime.Max)
+}

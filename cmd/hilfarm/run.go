@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -29,7 +30,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			"are shown live (in colour on a terminal). The board is put back in its safe\n"+
 			"state (powered off) afterwards, whatever happens; Ctrl-C cancels cleanly.\n"+
 			"Exit status: 0 passed, 1 failed (the firmware), 2 error (the rig) or cancelled,\n"+
-			"3 invalid input (farm, spec, board or firmware).", stderr)
+			"3 invalid input (farm, spec, board or firmware).\n"+
+			"A test with a repeat block runs as a campaign; --repeat, --seed and\n"+
+			"--replay-cut change how (docs/language.md, \"repeat\"). The summary names each\n"+
+			"failing iteration with its power-cut delay and the command that replays it.", stderr)
 	farmPath := fs.String("farm", "", "the farm `file` (farm.hcl)")
 	boardName := fs.String("board", "", "the board to run on (its `name` in the farm)")
 	fwPath := fs.String("firmware", "", "the firmware candidate `file`")
@@ -38,6 +42,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	jsonPath := fs.String("json", "", "write the JSON result to `file`")
 	quiet := fs.Bool("quiet", false, "print nothing while the spec runs (no console, no step lines): only the final summary")
 	noConsole := fs.Bool("no-console", false, "do not show the console, only the steps")
+	repeatN := fs.Int("repeat", 0, "run every repeated test `N` times (overrides its repeat count; 1..100000)")
+	seed := fs.Int64("seed", 0, "the `seed` of random power-cut delays (replays a whole campaign; overrides the spec's)")
+	replayCut := fs.Duration("replay-cut", -1, "every power cut waits this `delay` (e.g. 731ms), and each repeated test runs once: replays a failing iteration")
 	vars := varFlags{}
 	fs.Var(vars, "var", "set a spec variable (`NAME=VALUE`); repeatable")
 	if err := parseFlags(fs, args); err != nil {
@@ -50,6 +57,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case *farmPath == "" || *boardName == "" || *fwPath == "":
 		fs.Usage()
 		return usageError("run needs --farm, --board and --firmware")
+	}
+	switch {
+	case *repeatN < 0 || *repeatN > specs.MaxRepeatCount:
+		return usageError("--repeat must be from 1 to %d", specs.MaxRepeatCount)
+	case *seed < 0:
+		return usageError("--seed must be a positive number")
+	case *replayCut != -1 && (*replayCut < 0 || *replayCut > specs.MaxCutDelay):
+		return usageError("--replay-cut must be from 0 to %s", specs.MaxCutDelay)
+	}
+	ropts := runner.Options{Repeat: *repeatN, Seed: *seed}
+	if *replayCut >= 0 {
+		ropts.ReplayCut = replayCut
 	}
 	width, color := diagStyle(stderr)
 	rejected := func(format string, a ...any) error {
@@ -102,7 +121,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer b.Close()
 
-	res, err := runner.Run(ctx, runner.Job{Spec: spec, Board: b.Runner(), Firmware: fw}, runner.Options{Events: events})
+	ropts.Events = events
+	res, err := runner.Run(ctx, runner.Job{Spec: spec, Board: b.Runner(), Firmware: fw}, ropts)
 	if err != nil {
 		return &exitError{code: exitInfra, msg: err.Error()}
 	}
@@ -122,6 +142,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		werr = errors.Join(werr, writeReport(*jsonPath, res, runner.WriteJSON))
 	}
 	p.summary(res)
+	p.campaigns(res, replayCommand(*farmPath, *boardName, *fwPath, *fwVersion, vars, fs.Arg(0)))
 	if werr != nil {
 		return &exitError{code: exitInfra, msg: werr.Error()}
 	}
@@ -315,4 +336,39 @@ func firstLineOf(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// campaigns prints each campaign's summary (runner.CampaignSummary).
+func (p *runPrinter) campaigns(res *runner.Result, replay string) {
+	for _, t := range res.Tests {
+		if t.Campaign == nil {
+			continue
+		}
+		_, style := outcomeStyle(t.Outcome)
+		for _, l := range strings.Split(strings.TrimRight(runner.CampaignSummary(t.Name, t.Campaign, replay), "\n"), "\n") {
+			p.line("   %s", p.paint(style, l))
+		}
+	}
+}
+
+// replayCommand is the hilfarm run command line of this run, for the
+// replay lines of a campaign summary.
+func replayCommand(farm, board, fw, version string, vars varFlags, spec string) string {
+	args := []string{"hilfarm", "run", "--farm", farm, "--board", board, "--firmware", fw}
+	if version != "" {
+		args = append(args, "--fw-version", version)
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		args = append(args, "--var", k+"="+vars[k])
+	}
+	args = append(args, spec)
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	return strings.Join(args, " ")
 }
