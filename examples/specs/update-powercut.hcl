@@ -44,11 +44,11 @@ spec "update-powercut" {
     }
     expect {
       regex  = "boot: slot [AB] \\(seq [0-9]+\\)"
-      within = "2s"
+      within = "1s"
     }
     expect {
       text   = "sim> "
-      within = "2s"
+      within = "1s"
     }
   }
 
