@@ -78,6 +78,17 @@ type Options struct {
 	// Settle is the quiet time after which a tentative match is taken as
 	// it is (it grows with paced output, up to 250 ms). Default DefaultSettle.
 	Settle time.Duration
+	// Campaign options (campaign_run.go): which iterations this run takes
+	// of a spread campaign, and the overrides of `hilfarm run`.
+	Shard Shard
+	// Seed, when non-zero, replaces every repeat block's seed (the seed of
+	// a spread campaign's shards, or `--seed` to replay a campaign).
+	Seed int64
+	// Repeat, when > 0, replaces every repeat block's count (`--repeat`).
+	Repeat int
+	// ReplayCut, when set, is the delay of every power cut, and each
+	// repeated test runs once (`--replay-cut`).
+	ReplayCut *time.Duration
 }
 
 // timeoutError is the cause of a context that ran out: the job's, a test's,
