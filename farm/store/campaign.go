@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -207,4 +208,45 @@ func (db *DB) CampaignIterationTimes(ctx context.Context, specName string) (map[
 		out[name] = append(out[name], v)
 	}
 	return out, rows.Err()
+}
+
+// QueueUnitsAhead is QueueAhead's count of the queued jobs ahead of a job
+// by spec, where a shard of a spread job counts as 1/of of a job.
+func (db *DB) QueueUnitsAhead(ctx context.Context, id string) (map[string]float64, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT q.spec_name, SUM(CASE WHEN s.of > 0 THEN 1.0 / s.of ELSE 1.0 END)
+		FROM jobs j, jobs q LEFT JOIN job_shards s ON s.job_id = q.id
+		WHERE j.id = ? AND q.state = ? AND q.id != j.id AND (q.priority > j.priority OR (q.priority = j.priority
+		AND (q.created_ms < j.created_ms OR (q.created_ms = j.created_ms AND q.rowid < j.rowid))))
+		GROUP BY q.spec_name`, id, StateQueued)
+	if err != nil {
+		return nil, fmt.Errorf("store: queue ahead of job %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var spec string
+		var n float64
+		if err := rows.Scan(&spec, &n); err != nil {
+			return nil, err
+		}
+		out[spec] = n
+	}
+	return out, rows.Err()
+}
+
+// SpecSource returns the source, file name and variables of the newest job
+// of a spec (what the queue's ETA reads a campaign's plan from).
+func (db *DB) SpecSource(ctx context.Context, specName string) ([]byte, string, map[string]string, error) {
+	var src []byte
+	var fname, vars string
+	err := db.r.QueryRowContext(ctx, `SELECT spec_src, spec_filename, vars FROM jobs WHERE spec_name = ?
+		ORDER BY created_ms DESC LIMIT 1`, specName).Scan(&src, &fname, &vars)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("store: source of spec %s: %w", specName, err)
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(vars), &v); err != nil {
+		return nil, "", nil, fmt.Errorf("store: source of spec %s: vars: %w", specName, err)
+	}
+	return src, fname, v, nil
 }
