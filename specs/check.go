@@ -22,6 +22,7 @@ type exprScope struct {
 	captures map[string]bool      // defined before this point; nil: capture.* not allowed
 	measures map[string]bool      // defined before this point; nil: measure.* not allowed
 	args     map[string]bool      // tool params; nil: arg.* not allowed
+	repeat   bool                 // repeat.iteration and repeat.count (in a repeated test)
 	// all captures and measurements defined anywhere in the spec, to tell
 	// "used before it is defined" from "never defined".
 	allCaptures map[string]bool
@@ -60,6 +61,10 @@ func (s *exprScope) evalContext() *hcl.EvalContext {
 		args[k] = unknownStr
 	}
 	vars["arg"] = cty.ObjectVal(args)
+	if s.repeat {
+		vars["repeat"] = cty.ObjectVal(map[string]cty.Value{
+			repeatIterationVar: cty.UnknownVal(cty.Number), repeatCountVar: cty.UnknownVal(cty.Number)})
+	}
 	return &hcl.EvalContext{Variables: vars, Functions: newFunctions()}
 }
 
@@ -196,6 +201,11 @@ func (d *decoder) checkTraversal(tr hcl.Traversal, s *exprScope) bool {
 		}
 		d.errorf(rng, "Unknown "+noun, "No step defines %s.%s.%s", root, name, didYouMean(name, keys(defined)))
 		return false
+	case "repeat":
+		if !s.repeat {
+			return notHere(fmt.Sprintf("repeat.* is available only in the steps of a test with a repeat block, not in %s.", s.where))
+		}
+		return fixed(repeatAttrs)
 	case "arg":
 		if s.args == nil {
 			return notHere(fmt.Sprintf("arg.* is only available in tool commands, not in %s.", s.where))
@@ -224,6 +234,9 @@ func (d *decoder) checkTraversal(tr hcl.Traversal, s *exprScope) bool {
 	}
 	if s.args != nil {
 		allowed = append(allowed, "arg")
+	}
+	if s.repeat {
+		allowed = append(allowed, "repeat")
 	}
 	d.errorf(rng, "Unknown variable", "There is no variable named %q. Expressions in %s may refer to %s.", root, s.where, quoteList(allowed))
 	return false

@@ -34,6 +34,15 @@ type Scope struct {
 	Captures map[string]string  // capture.*
 	Measures map[string]float64 // measure.*
 	Args     map[string]string  // arg.* (tool templates only)
+	// Repeat is set while a repeated test runs: repeat.iteration (from 1)
+	// and repeat.count (0 when by duration only).
+	Repeat *RepeatScope
+}
+
+// RepeatScope is repeat.* of a campaign's iteration.
+type RepeatScope struct {
+	Iteration int
+	Count     int
 }
 
 // Expr is an HCL expression kept for evaluation at run time, when the
@@ -168,7 +177,7 @@ func (s *Scope) EvalContext() *hcl.EvalContext {
 	for k, v := range s.Args {
 		args[k] = cty.StringVal(v)
 	}
-	return &hcl.EvalContext{
+	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"firmware": cty.ObjectVal(map[string]cty.Value{
 				"name":    cty.StringVal(s.Firmware.Name),
@@ -188,6 +197,13 @@ func (s *Scope) EvalContext() *hcl.EvalContext {
 		},
 		Functions: newFunctions(), // with a budget of its own
 	}
+	if s.Repeat != nil {
+		ctx.Variables["repeat"] = cty.ObjectVal(map[string]cty.Value{
+			repeatIterationVar: cty.NumberIntVal(int64(s.Repeat.Iteration)),
+			repeatCountVar:     cty.NumberIntVal(int64(s.Repeat.Count)),
+		})
+	}
+	return ctx
 }
 
 func mapOrEmpty(m map[string]cty.Value) cty.Value {

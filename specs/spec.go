@@ -88,12 +88,12 @@ var sectionSchema = &hcl.BodySchema{Blocks: stepBlocks}
 
 var testSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "retries"}, {Name: "timeout"}},
-	Blocks:     stepBlocks,
+	Blocks:     append([]hcl.BlockHeaderSchema{{Type: "repeat"}}, stepBlocks...),
 }
 
 var stepSchemas = map[StepKind]*hcl.BodySchema{
 	StepFlash:   {Attributes: []hcl.AttributeSchema{{Name: "timeout"}}},
-	StepPower:   {Attributes: []hcl.AttributeSchema{{Name: "off_for"}}},
+	StepPower:   {Attributes: powerAttrs},
 	StepReset:   {},
 	StepSend:    {Attributes: []hcl.AttributeSchema{{Name: "line"}, {Name: "raw"}}},
 	StepExpect:  {Attributes: []hcl.AttributeSchema{{Name: "text"}, {Name: "regex"}, {Name: "within"}, {Name: "capture"}}},
@@ -310,14 +310,15 @@ type specCtx struct {
 	allCaptures map[string]bool
 	allMeasures map[string]bool
 	measureName *nameCheck
-	steps       int // decoded so far, against MaxSteps
+	steps       int     // decoded so far, against MaxSteps
+	repeat      *Repeat // the repeat block of the test being decoded; nil: not repeated
 }
 
 // MaxSteps bounds the steps of a spec: setup, every test and teardown together.
 const MaxSteps = 2000
 
 func (sc *specCtx) scope(st runState) *exprScope {
-	return &exprScope{where: "a spec", firmware: true, board: true, vars: sc.vars,
+	return &exprScope{where: "a spec", firmware: true, board: true, vars: sc.vars, repeat: sc.repeat != nil,
 		captures: st.captures, measures: st.measures, allCaptures: sc.allCaptures, allMeasures: sc.allMeasures}
 }
 
@@ -424,8 +425,12 @@ func (d *decoder) spec(b *hcl.Block, spec *Spec, vars map[string]cty.Value) {
 		tt := Test{Name: t.Labels[0], Range: rangeOf(t.DefRange)}
 		tt.Retries = d.integer(testContent[i].Attributes["retries"], 0, 0, MaxRetries)
 		tt.Timeout = d.duration(testContent[i].Attributes["timeout"], 0)
-		tt.Steps = d.steps(testSteps[i], sc, &st)
-		if len(testSteps[i]) == 0 {
+		repeats, steps := repeatBlocks(testSteps[i])
+		tt.Repeat = d.repeat(repeats, testContent[i].Attributes["retries"])
+		sc.repeat = tt.Repeat
+		tt.Steps = d.steps(steps, sc, &st)
+		sc.repeat = nil
+		if len(steps) == 0 {
 			d.errorf(t.DefRange, "Empty test", "The test %q has no steps.", t.Labels[0])
 		}
 		spec.Tests = append(spec.Tests, tt)
@@ -526,13 +531,24 @@ func (d *decoder) step(b *hcl.Block, sc *specCtx, st *runState) (Step, bool) {
 	case StepPower:
 		action := b.Labels[0]
 		switch action {
-		case PowerOn, PowerOff, PowerCycle:
+		case PowerOn, PowerOff, PowerCycle, PowerCut:
 		default:
-			d.errorf(b.LabelRanges[0], "Invalid power action", "A power step is power \"on\", power \"off\" or power \"cycle\"; got %q.", action)
+			d.errorf(b.LabelRanges[0], "Invalid power action", "A power step is power \"on\", power \"off\", power \"cycle\" or power \"cut\"; got %q.", action)
 		}
-		step.Power = &PowerStep{Action: action, OffFor: d.duration(at["off_for"], 0)}
-		if at["off_for"] != nil && action != PowerCycle {
-			d.errorf(at["off_for"].NameRange, "Invalid power step", "off_for applies to power \"cycle\" only.")
+		step.Power = &PowerStep{Action: action}
+		if action == PowerCut {
+			step.Power.OffFor = d.boundedDuration(at["off_for"], 0, false, MaxCutDelay)
+			step.Power.Cut = d.cut(b, at, scope, sc.repeat)
+		} else {
+			step.Power.OffFor = d.duration(at["off_for"], 0)
+			for _, n := range cutAttrs {
+				if at[n] != nil {
+					d.errorf(at[n].NameRange, "Invalid power step", "%s applies to power \"cut\" only.", n)
+				}
+			}
+		}
+		if at["off_for"] != nil && action != PowerCycle && action != PowerCut {
+			d.errorf(at["off_for"].NameRange, "Invalid power step", "off_for applies to power \"cycle\" and power \"cut\" only.")
 		}
 	case StepReset:
 		step.Reset = &ResetStep{}
