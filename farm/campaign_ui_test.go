@@ -26,6 +26,9 @@ type campaignRun struct {
 	boards          []string
 }
 
+// seededSpec is the spec of the seeded campaign jobs.
+var seededSpec = strings.Replace(spreadSpec, `test "version soak"`, `test "update survives a power cut"`, 1)
+
 // seedCampaign stores a finished job whose result holds a campaign built
 // by the runner's own merge (so its statistics are computed, not made up)
 // from per-iteration data. Its selector matches no board: the scheduler
@@ -77,7 +80,7 @@ func seedCampaign(t *testing.T, db *store.DB, r campaignRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := &store.Job{ID: r.id, SpecName: "soak", SpecSrc: []byte(spreadSpec), SpecFilename: "soak.hcl", Firmware: fw,
+	j := &store.Job{ID: r.id, SpecName: "soak", SpecSrc: []byte(seededSpec), SpecFilename: "soak.hcl", Firmware: fw,
 		Selector: json.RawMessage(`{"type":"none"}`), Submitter: "ci", Created: time.Now()}
 	if err := db.InsertJob(ctx, j); err != nil {
 		t.Fatal(err)
