@@ -186,8 +186,8 @@ func (c *Controller) eta(ctx context.Context, j *store.Job, ahead map[string]int
 
 // runningETA estimates when a running job ends: a spread job when its
 // shards do (from when it was split), any other job its run time after its
-// last attempt started. Zero when nothing is known of its spec.
-func (c *Controller) runningETA(ctx context.Context, j *store.Job, atts []store.Attempt) time.Time {
+// last attempt started (lastStart). Zero when nothing is known of its spec.
+func (c *Controller) runningETA(ctx context.Context, j *store.Job, lastStart time.Time) time.Time {
 	e := c.estimator(ctx, 1)
 	if _, shards, err := c.db.Spread(ctx, j.ID); err == nil && shards > 0 {
 		if wall, _, known := e.job(j.SpecName, shards); known {
@@ -195,7 +195,7 @@ func (c *Controller) runningETA(ctx context.Context, j *store.Job, atts []store.
 		}
 		return time.Time{}
 	}
-	if len(atts) == 0 {
+	if lastStart.IsZero() {
 		return time.Time{}
 	}
 	k := 1
@@ -203,7 +203,7 @@ func (c *Controller) runningETA(ctx context.Context, j *store.Job, atts []store.
 		k = ref.Of
 	}
 	if wall, _, known := e.job(j.SpecName, k); known {
-		return atts[len(atts)-1].Started.Add(wall)
+		return lastStart.Add(wall)
 	}
 	return time.Time{}
 }

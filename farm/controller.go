@@ -671,7 +671,11 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 			v.Position = pos
 			v.ETA = c.eta(ctx, j, ahead)
 		case store.StateRunning:
-			v.ETA = c.runningETA(ctx, j, atts) // campaign_eta.go
+			if len(atts) > 0 {
+				v.ETA = c.runningETA(ctx, j, atts[len(atts)-1].Started) // campaign_eta.go
+			} else {
+				v.ETA = c.runningETA(ctx, j, time.Time{})
+			}
 		}
 		out = append(out, v)
 	}

@@ -563,7 +563,8 @@ func (db *DB) TypicalDuration(ctx context.Context, specName string) (time.Durati
 func (db *DB) PassedElsewhere(ctx context.Context, sha256, specName, board string) (bool, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM attempts a JOIN jobs j ON j.id = a.job_id
-		WHERE j.firmware_sha256 = ? AND j.spec_name = ? AND a.board != ? AND a.state = ?`,
+		WHERE j.firmware_sha256 = ? AND j.spec_name = ? AND a.board != ? AND a.state = ?
+		AND NOT EXISTS (SELECT 1 FROM job_shards s WHERE s.job_id = j.id)`,
 		sha256, specName, board, StatePassed).Scan(&n)
 	return n > 0, err
 }
