@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,94 @@ func TestSpreadCampaignCancel(t *testing.T) {
 		if bv.State != BoardIdle {
 			t.Errorf("board %s is %s after the cancel, want idle", bv.Name, bv.State)
 		}
+	}
+}
+
+// shardJob is a final shard whose result has one campaign test of n
+// iterations (every Of-th from index), those in fail failing.
+func shardJob(t *testing.T, index, of, n int, board, state string, fail map[int]bool, minRate float64) *store.Job {
+	t.Helper()
+	start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	c := &runner.Campaign{Planned: n, MinPassRate: minRate, Seed: 7, StoppedBy: runner.StopCount}
+	for i := index + 1; i <= n; i += of {
+		it := runner.Iteration{Number: i, Outcome: runner.Passed, Started: start.Add(time.Duration(i) * time.Second), Duration: runner.Duration(time.Duration(100+i) * time.Millisecond)}
+		if fail[i] {
+			it.Outcome = runner.Failed
+			c.Failed++
+		} else {
+			c.Passed++
+		}
+		c.Run++
+		c.Iterations = append(c.Iterations, it)
+	}
+	merged := runner.MergeCampaigns([]*runner.Campaign{c}, nil) // its own statistics
+	merged.Boards = nil
+	out := runner.Passed
+	if merged.PassRate < minRate {
+		out = runner.Failed
+	}
+	res := runner.Result{Outcome: out, Started: start.Add(time.Duration(index) * time.Second), Finished: start.Add(time.Minute + time.Duration(index)*time.Second),
+		Setup: &runner.TestResult{Name: "setup", Outcome: runner.Passed},
+		Tests: []runner.TestResult{{Name: "soak", Outcome: out, Campaign: merged}, {Name: "once", Outcome: runner.Passed}}}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &store.Job{ID: fmt.Sprintf("p-s%d", index+1), State: state, Board: board, Result: data}
+}
+
+func TestMergeShards(t *testing.T) {
+	at := time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC)
+	// min_pass_rate 0.9 over 20 iterations: shard 1 alone fails (8 of 10),
+	// shard 2 passes (10 of 10); merged 18 of 20 = 0.9 passes.
+	a := shardJob(t, 0, 2, 20, "sim-a", store.StateFailed, map[int]bool{3: true, 7: true}, 0.9)
+	b := shardJob(t, 1, 2, 20, "sim-b", store.StatePassed, nil, 0.9)
+	end, board := mergeShards([]*store.Job{a, b}, at)
+	if end.State != store.StatePassed || board != "sim-a" || !end.At.Equal(at) {
+		t.Fatalf("merged: %s (%s) on %s", end.State, end.Reason, board)
+	}
+	var res runner.Result
+	if err := json.Unmarshal(end.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	c := res.Tests[0].Campaign
+	if res.Outcome != runner.Passed || res.Tests[0].Outcome != runner.Passed || c.Run != 20 || c.Passed != 18 || c.PassRate != 0.9 || len(c.Iterations) != 20 {
+		t.Errorf("merged result %s, test %s: %+v", res.Outcome, res.Tests[0].Outcome, c)
+	}
+	if lo, hi := runner.WilsonInterval(18, 20); c.PassRateLow != lo || c.PassRateHigh != hi {
+		t.Errorf("interval [%v, %v]; want [%v, %v]", c.PassRateLow, c.PassRateHigh, lo, hi)
+	}
+	for i, it := range c.Iterations {
+		want := []string{"sim-a", "sim-b"}[i%2]
+		if it.Number != i+1 || it.Board != want {
+			t.Errorf("iteration %d: n %d on %s; want %d on %s", i, it.Number, it.Board, i+1, want)
+		}
+	}
+	if len(c.Boards) != 2 || c.Boards[0].Board != "sim-a" || c.Boards[0].Passed != 8 || c.Boards[1].Passed != 10 {
+		t.Errorf("board shares = %+v", c.Boards)
+	}
+	if res.Duration != runner.Duration(time.Minute+time.Second) || res.Tests[1].Outcome != runner.Passed || res.Setup == nil {
+		t.Errorf("duration %v, other test %s, setup %v", time.Duration(res.Duration), res.Tests[1].Outcome, res.Setup)
+	}
+	// The other way: each shard passes its own 0.9 but together they do not.
+	a = shardJob(t, 0, 2, 20, "sim-a", store.StatePassed, map[int]bool{3: true}, 0.95)
+	b = shardJob(t, 1, 2, 20, "sim-b", store.StatePassed, map[int]bool{4: true}, 0.95)
+	end, _ = mergeShards([]*store.Job{a, b}, at)
+	if end.State != store.StateFailed || !strings.Contains(end.Reason, "pass rate 90% (18 of 20 iterations") || !strings.Contains(end.Reason, "below the minimum 95%") {
+		t.Errorf("merged below the minimum: %s (%s)", end.State, end.Reason)
+	}
+	// An errored shard makes the job an error, naming it; a cancelled one cancels it.
+	b.State, b.Reason = store.StateError, "console lost"
+	if end, _ = mergeShards([]*store.Job{a, b}, at); end.State != store.StateError || end.Reason != "shard 2/2 on sim-b: console lost" {
+		t.Errorf("with an errored shard: %s (%s)", end.State, end.Reason)
+	}
+	a.State, a.Reason = store.StateCancelled, "cancelled by alice"
+	if end, _ = mergeShards([]*store.Job{a, b}, at); end.State != store.StateCancelled || end.Reason != "cancelled by alice" {
+		t.Errorf("with a cancelled shard: %s (%s)", end.State, end.Reason)
+	}
+	// Shards cancelled before they ran: no result, still one final state.
+	q := &store.Job{ID: "q-s1", State: store.StateCancelled, Reason: "cancelled by bob"}
+	if end, _ = mergeShards([]*store.Job{q, {ID: "q-s2", State: store.StateCancelled, Reason: "cancelled by bob"}}, at); end.State != store.StateCancelled || end.Result != nil {
+		t.Errorf("unrun shards: %s, result %s", end.State, end.Result)
 	}
 }
