@@ -52,18 +52,24 @@ type TestStarted struct {
 	Phase   Phase     `json:"phase"`
 	Test    string    `json:"test"`
 	Attempt int       `json:"attempt"`
+	// Iteration is the campaign iteration (from 1) this attempt is, in a
+	// test with a repeat block; 0 otherwise.
+	Iteration int `json:"iteration,omitempty"`
 }
 
 // TestFinished ends an attempt.
 type TestFinished struct {
-	Time     time.Time `json:"time"`
-	Phase    Phase     `json:"phase"`
-	Test     string    `json:"test"`
-	Attempt  int       `json:"attempt"`
-	Outcome  Outcome   `json:"outcome"`
-	Kind     string    `json:"kind,omitempty"`
-	Message  string    `json:"message,omitempty"`
-	Duration Duration  `json:"duration_ms"`
+	Time    time.Time `json:"time"`
+	Phase   Phase     `json:"phase"`
+	Test    string    `json:"test"`
+	Attempt int       `json:"attempt"`
+	// Iteration: see TestStarted. A campaign ends with a TestFinished
+	// with Iteration 0 and Final set: the campaign's outcome.
+	Iteration int      `json:"iteration,omitempty"`
+	Outcome   Outcome  `json:"outcome"`
+	Kind      string   `json:"kind,omitempty"`
+	Message   string   `json:"message,omitempty"`
+	Duration  Duration `json:"duration_ms"`
 	// Final is true when no further attempt follows.
 	Final bool `json:"final"`
 }

@@ -67,13 +67,15 @@ type junitProperty struct {
 }
 
 type junitCase struct {
-	Name      string    `xml:"name,attr"`
-	Classname string    `xml:"classname,attr"`
-	Time      string    `xml:"time,attr"`
-	Failure   *junitMsg `xml:"failure,omitempty"`
-	Error     *junitMsg `xml:"error,omitempty"`
-	Skipped   *junitMsg `xml:"skipped,omitempty"`
-	SystemOut *xmlText  `xml:"system-out,omitempty"`
+	Name      string `xml:"name,attr"`
+	Classname string `xml:"classname,attr"`
+	Time      string `xml:"time,attr"`
+	// Properties carry a campaign's statistics (campaign_report.go).
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitMsg       `xml:"failure,omitempty"`
+	Error      *junitMsg       `xml:"error,omitempty"`
+	Skipped    *junitMsg       `xml:"skipped,omitempty"`
+	SystemOut  *xmlText        `xml:"system-out,omitempty"`
 }
 
 type junitMsg struct {
@@ -165,6 +167,10 @@ func WriteJUnitWith(w io.Writer, res *Result, extra []Property) error {
 			c.SystemOut = &xmlText{escapeXML(out)}
 		}
 		msg := &junitMsg{Message: attrMessage(t.Message), Type: t.Kind, Text: escapeXML(t.Message)}
+		if t.Campaign != nil {
+			c.Properties = campaignProperties(t.Campaign)
+			msg.Text = escapeXML(t.Message + campaignFailures(t.Campaign))
+		}
 		switch t.Outcome {
 		case Failed:
 			c.Failure = msg

@@ -167,6 +167,8 @@ type engine struct {
 	phase      Phase
 
 	matchState // match.go: the order of matches, settling, stopping
+
+	camp *campState // the campaign running (campaign_run.go); nil: none
 }
 
 // Run executes job's spec on its board: setup, then the tests (each with
@@ -389,6 +391,9 @@ func (e *engine) skipped(name, kind, why string) TestResult {
 // runTest runs a test with its retries (or a setup or teardown phase once).
 // keepGoing runs every step even after one did not pass (teardown).
 func (e *engine) runTest(ctx context.Context, phase Phase, t specs.Test, keepGoing bool) TestResult {
+	if t.Repeat != nil && phase == PhaseTest {
+		return e.runCampaign(ctx, t)
+	}
 	tr := TestResult{Name: t.Name, Started: e.now()}
 	e.rec = newSlice(e.opts.TestConsoleMax)
 	defer func() { e.rec = nil }()
@@ -417,6 +422,9 @@ func (w recWriter) Write(p []byte) (int, error) {
 	if w.e.rec != nil {
 		w.e.rec.write(p)
 	}
+	if w.e.camp != nil && w.e.camp.rec != nil {
+		w.e.camp.rec.write(p)
+	}
 	return len(p), nil
 }
 
@@ -430,7 +438,7 @@ func firstLine(s string) string {
 func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n int, keepGoing bool, isFinal func(Outcome) bool) Attempt {
 	att := Attempt{Number: n, Outcome: Passed, Started: e.now(), Steps: []StepResult{}}
 	e.phase, e.test, e.attempt, e.meas = phase, t.Name, n, &att.Measurements
-	e.emit(TestStarted{Time: att.Started, Phase: phase, Test: t.Name, Attempt: n})
+	e.emit(TestStarted{Time: att.Started, Phase: phase, Test: t.Name, Attempt: n, Iteration: e.iteration()})
 	if t.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, t.Timeout, &timeoutError{"test", t.Timeout})
@@ -453,7 +461,7 @@ func (e *engine) runAttempt(ctx context.Context, phase Phase, t specs.Test, n in
 		att.Outcome, att.Kind, att.Message = se.outcome, se.kind, se.msg
 	}
 	att.Duration = Duration(e.now().Sub(att.Started))
-	e.emit(TestFinished{Time: e.now(), Phase: phase, Test: t.Name, Attempt: n, Outcome: att.Outcome,
+	e.emit(TestFinished{Time: e.now(), Phase: phase, Test: t.Name, Attempt: n, Iteration: e.iteration(), Outcome: att.Outcome,
 		Kind: att.Kind, Message: att.Message, Duration: att.Duration, Final: isFinal(att.Outcome)})
 	return att
 }
@@ -790,6 +798,9 @@ func (e *engine) handle(ev ConsoleEvent) {
 		if e.rec != nil {
 			e.rec.write(ev.Data)
 		}
+		if e.camp != nil && e.camp.rec != nil {
+			e.camp.rec.write(ev.Data)
+		}
 		p := ev.Data
 		for len(p) > 0 {
 			n := min(len(p), searchEvery-e.unsearched)
@@ -921,6 +932,9 @@ func (e *engine) exec(ctx context.Context, st specs.Step, sr *StepResult) *stepE
 		return e.ctxErr(ctx, string(st.Kind), true)
 	}
 	name := e.b.Info.Name
+	if st.Kind == specs.StepPower && st.Power != nil && st.Power.Action == specs.PowerCut {
+		return e.cut(ctx, st.Power, sr) // campaign_run.go
+	}
 	switch st.Kind {
 	case specs.StepFlash, specs.StepPower, specs.StepReset:
 		e.discardPending()
