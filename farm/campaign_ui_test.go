@@ -244,6 +244,29 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		t.Errorf("failing iterations of a passing campaign: %q", got)
 	}
 
+	// A spread job split into two shards (on a board type no board has:
+	// they stay queued) lists them, each linking to its page.
+	ctx := context.Background()
+	sp := &store.Job{ID: "spread-1", SpecName: "soak", SpecSrc: []byte(seededSpec), SpecFilename: "soak.hcl",
+		Firmware: store.Firmware{SHA256: good, Name: "good.hcl"}, Selector: json.RawMessage(`{"type":"none"}`),
+		Submitter: "ci", Created: time.Now(), Spread: 2}
+	if err := e.tc.db.InsertJob(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.tc.db.SplitJob(ctx, sp.ID, 2, time.Now()); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	b.do("open the spread job", chromedp.Navigate(e.srv.URL+"/jobs/spread-1"))
+	b.waitFor("its shards", `document.querySelectorAll("#shard-list tbody tr").length === 2`)
+	if got := b.eval(`[...document.querySelectorAll("#shard-list tbody tr")].map(r => r.cells[0].innerText + " " + r.cells[1].innerText).join("|")`); got != "1/2 queued|2/2 queued" {
+		t.Errorf("shards = %q", got)
+	}
+	if got := b.eval(`document.querySelector("#no-attempts").innerText`); !strings.Contains(got, "runs as its shards") {
+		t.Errorf("a split job's attempts say %q", got)
+	}
+	b.do("open a shard", chromedp.Click(chromedp.CSS(`#shard-list tbody tr:first-child a`)))
+	b.waitFor("the shard names its spread job", `location.pathname === "/jobs/spread-1-s1" && !!document.querySelector("#shard-of a[href='/jobs/spread-1']")`)
+
 	cmpPath := "/compare?spec=soak&base=" + good + "&candidate=" + bad
 	b.do("open compare", chromedp.Navigate(e.srv.URL+cmpPath))
 	b.waitFor("the campaign comparison", `!!document.querySelector("#compare-campaign-rates tbody tr")`)
@@ -265,6 +288,8 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	pages := []struct{ name, path, ready string }{
 		{"campaign-job", "/jobs/camp-bad-1", `!!document.querySelector("#campaign-0-failing")`},
 		{"campaign-spread-job", "/jobs/camp-good-1", `!!document.querySelector("#campaign-0-boards")`},
+		{"spread-shards", "/jobs/spread-1", `!!document.querySelector("#shard-list")`},
+		{"shard", "/jobs/spread-1-s2", `!!document.querySelector("#shard-of")`},
 		{"campaign-compare", cmpPath, `!!document.querySelector("#compare-campaign-rates")`},
 		{"campaign-trends", trendPath, `!!document.querySelector("#campaign-chart canvas")`},
 	}

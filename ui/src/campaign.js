@@ -159,7 +159,8 @@ export function campaignSection(job) {
 export function shardsSection(job) {
   if (job.shard_of) {
     return el("p", { id: "shard-of", class: "card small" }, `Shard ${job.shard_of.index + 1} of ${job.shard_of.of} of the spread job `,
-      link("/jobs/" + encodeURIComponent(job.shard_of.parent), job.shard_of.parent), ": it runs every ", job.shard_of.of > 1 ? `${job.shard_of.of}th` : "", " iteration of its campaign.");
+      link("/jobs/" + encodeURIComponent(job.shard_of.parent), job.shard_of.parent),
+      `: it runs iterations ${[0, 1, 2].map((k) => job.shard_of.index + 1 + k * job.shard_of.of).join(", ")}, … of its campaign.`);
   }
   if (!job.spread) return null;
   const sh = job.spread.shards || [];
