@@ -256,6 +256,16 @@ func mergeShards(shards []*store.Job, at time.Time) (store.AttemptEnd, string) {
 		} else {
 			end.State, end.Reason = outcomeState(merged.Outcome), merged.Message
 		}
+		// An error the blame rules gave the candidate (it followed it to a
+		// second board: the shard ended failed) stays the candidate's.
+		if end.State == store.StateError {
+			for i, s := range shards {
+				if s.State == store.StateFailed {
+					end.State, end.Reason = store.StateFailed, fmt.Sprintf("shard %d/%d on %s: %s", i+1, len(shards), s.Board, s.Reason)
+					break
+				}
+			}
+		}
 	}
 	return end, board
 }

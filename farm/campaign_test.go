@@ -267,3 +267,37 @@ func TestMergeShards(t *testing.T) {
 		t.Errorf("unrun shards: %s, result %s", end.State, end.Result)
 	}
 }
+
+// A shard whose iteration loses the console errors; it is retried on the
+// other board like any job, errors the same way there, and the blame rules
+// give the error to the candidate: the shard and the spread job end failed,
+// and neither board is charged.
+func TestSpreadCampaignShardRetriedByTheBlameRules(t *testing.T) {
+	leakCheck(t)
+	tc := startController(t, testFarm, func(c *Config) { c.MaxAttempts = 2; c.QuarantineAfter = 1 })
+	spec := strings.Replace(spreadSpec, `send { line = "version" }`, `send { line = repeat.iteration == 2 ? "unplug" : "version" }`, 1)
+	j, err := tc.submit(t, spec, unplugModel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tc.wait(t, j.ID)
+	if v.State != store.StateFailed || !strings.Contains(v.Reason, "shard 2/2") || !strings.Contains(v.Reason, "the candidate's") {
+		t.Fatalf("spread job: %s (%s); want failed, the candidate's, naming shard 2", v.State, v.Reason)
+	}
+	s1, s2 := v.Spread.Shards[0], v.Spread.Shards[1]
+	if s1.State != store.StatePassed || s1.Attempts != 1 || s2.State != store.StateFailed || s2.Attempts != 2 {
+		t.Errorf("shards: %+v, %+v; want shard 1 passed once, shard 2 failed after 2 attempts", s1, s2)
+	}
+	sv, err := tc.Job(context.Background(), s2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := sv.Attempts; len(a) != 2 || a[0].State != store.StateError || a[0].Board == a[1].Board {
+		t.Errorf("shard 2's attempts: %+v; want an error, then the other board", a)
+	}
+	for _, bv := range tc.Boards() {
+		if bv.State == BoardQuarantined {
+			t.Errorf("board %s quarantined by the candidate's error", bv.Name)
+		}
+	}
+}
