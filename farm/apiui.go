@@ -34,6 +34,7 @@ func (a *API) uiRoutes() {
 	m.Handle("GET /api/v1/boards/{name}/history", a.handle(RoleViewer, a.boardHistory))
 	m.Handle("GET /api/v1/live", a.handle(RoleViewer, a.live))
 	m.Handle("GET /api/v1/jobs/{id}/attempts/{n}/console", a.handle(RoleViewer, a.attemptTail))
+	a.campaignRoutes() // campaign_compare.go
 }
 
 // holdError maps the controller's hold errors to HTTP answers.

@@ -19,6 +19,8 @@ type Comparison struct {
 	Candidate    CandidateSummary    `json:"candidate"`
 	Tests        []TestComparison    `json:"tests"`
 	Measurements []MeasureComparison `json:"measurements"`
+	// Campaigns compares the campaign tests (campaign_compare.go).
+	Campaigns []CampaignComparison `json:"campaigns"`
 }
 
 // CandidateSummary sums up one firmware's jobs on the spec.
@@ -197,6 +199,7 @@ func (c *Controller) Compare(ctx context.Context, spec, base, cand string) (*Com
 		}
 		cmp.Measurements = append(cmp.Measurements, mc)
 	}
+	cmp.Campaigns = compareCampaigns(runs, base, cand)
 	return cmp, nil
 }
 

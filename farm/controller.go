@@ -247,6 +247,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}
 	}
+	c.settleSpreads(ctx) // spread jobs whose shards all ended meanwhile (campaign.go)
 
 	// Health checks queued by a previous run are still this run's: a board
 	// gets no second one.
@@ -431,6 +432,7 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 		Priority:     s.Priority,
 		Submitter:    s.Submitter,
 		Created:      c.now(),
+		Spread:       specSpread(spec), // campaign.go
 	}
 	if s.idempotency != nil {
 		err = c.db.InsertJobWithKey(ctx, j, *s.idempotency, c.now().Add(-IdempotencyWindow))
@@ -554,7 +556,14 @@ func tagList(tags map[string]string) string {
 // Cancel cancels a queued or running job. A running job's board goes back
 // to its safe state first; Cancel returns when the job is final.
 func (c *Controller) Cancel(ctx context.Context, id, actor string) (*JobView, error) {
-	reason := "cancelled by " + actor
+	if v, err, ok := c.cancelSpread(ctx, id, actor); ok { // a spread job and its shards (campaign.go)
+		return v, err
+	}
+	return c.cancelJob(ctx, id, "cancelled by "+actor)
+}
+
+// cancelJob cancels one job with reason.
+func (c *Controller) cancelJob(ctx context.Context, id, reason string) (*JobView, error) {
 	// A job can move between queued and running while we look (an attempt
 	// ending in an infrastructure error is requeued): try until it is final.
 	for try := range 10 {
@@ -610,6 +619,10 @@ type JobView struct {
 	Attempts []store.Attempt `json:"attempts"`
 	Position int             `json:"position,omitempty"` // 1 = next to run
 	ETA      time.Time       `json:"eta,omitzero"`       // estimated start (queued) or end (running)
+	// Spread: a spread campaign's shards; ShardOf: the spread job a shard
+	// belongs to (campaign.go).
+	Spread  *SpreadView     `json:"spread,omitempty"`
+	ShardOf *store.ShardRef `json:"shard_of,omitempty"`
 }
 
 // Job returns one job.
@@ -646,6 +659,9 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 		if v.Attempts == nil {
 			v.Attempts = []store.Attempt{}
 		}
+		if err := c.spreadView(ctx, &v); err != nil {
+			return nil, err
+		}
 		switch j.State {
 		case store.StateQueued:
 			pos, ahead, err := c.db.QueueAhead(ctx, j.ID)
@@ -655,8 +671,10 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 			v.Position = pos
 			v.ETA = c.eta(ctx, j, ahead)
 		case store.StateRunning:
-			if d, n, err := c.db.TypicalDuration(ctx, j.SpecName); err == nil && n > 0 && len(atts) > 0 {
-				v.ETA = atts[len(atts)-1].Started.Add(d)
+			if len(atts) > 0 {
+				v.ETA = c.runningETA(ctx, j, atts[len(atts)-1].Started) // campaign_eta.go
+			} else {
+				v.ETA = c.runningETA(ctx, j, time.Time{})
 			}
 		}
 		out = append(out, v)
@@ -664,50 +682,7 @@ func (c *Controller) views(ctx context.Context, js []*store.Job) ([]JobView, err
 	return out, nil
 }
 
-// eta estimates when a queued job starts: the jobs ahead of it (by spec),
-// spread over the boards that could run it, each taking its spec's typical
-// duration (median of recent runs; 1 minute when unknown), after what the
-// matching boards are running now.
-func (c *Controller) eta(ctx context.Context, j *store.Job, ahead map[string]int) time.Time {
-	var sel specs.Selector
-	json.Unmarshal(j.Selector, &sel)
-	boards := c.matching(sel, false)
-	if len(boards) == 0 {
-		return time.Time{}
-	}
-	known := map[string]time.Duration{}
-	typical := func(spec string) time.Duration {
-		if d, ok := known[spec]; ok {
-			return d
-		}
-		d, n, err := c.db.TypicalDuration(ctx, spec)
-		if err != nil || n == 0 {
-			d = time.Minute
-		}
-		known[spec] = d
-		return d
-	}
-	var total time.Duration
-	for spec, n := range ahead {
-		total += time.Duration(n) * typical(spec)
-	}
-	c.mu.Lock()
-	var running []*activeJob
-	for _, name := range boards {
-		if s := c.slots[name]; s.state == BoardLeased && s.job != "" {
-			if a := c.running[s.job]; a != nil {
-				running = append(running, a)
-			}
-		}
-	}
-	c.mu.Unlock()
-	for _, a := range running {
-		if rem := typical(a.job.SpecName) - c.now().Sub(a.started); rem > 0 {
-			total += rem
-		}
-	}
-	return c.now().Add(total / time.Duration(len(boards)))
-}
+// eta: campaign_eta.go.
 
 // WriteJobConsole writes the console text of every attempt of a job: the
 // slice of the board's log from the attempt's start to its end, with
@@ -716,7 +691,7 @@ func (c *Controller) WriteJobConsole(ctx context.Context, id string, w io.Writer
 	if _, err := c.db.Job(ctx, id); err != nil {
 		return err
 	}
-	atts, err := c.db.Attempts(ctx, id)
+	atts, err := c.consoleAttempts(ctx, id) // a spread job's are its shards' (campaign.go)
 	if err != nil {
 		return err
 	}

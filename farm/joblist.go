@@ -130,8 +130,12 @@ func (c *Controller) listItems(ctx context.Context, sums []store.JobSummary) ([]
 				it.ETA = c.eta(ctx, j, ahead)
 			}
 		case store.StateRunning:
-			if d, n, err := c.db.TypicalDuration(ctx, s.SpecName); err == nil && n > 0 && len(it.Attempts) > 0 {
-				it.ETA = it.Attempts[len(it.Attempts)-1].Started.Add(d)
+			var last time.Time
+			if len(it.Attempts) > 0 {
+				last = it.Attempts[len(it.Attempts)-1].Started
+			}
+			if j, err := c.db.Job(ctx, s.ID); err == nil {
+				it.ETA = c.runningETA(ctx, j, last) // campaigns, spread jobs (campaign_eta.go)
 			}
 		}
 		out[i] = it

@@ -185,6 +185,9 @@ func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *
 	defer pump.close()
 	opts := c.cfg.Runner
 	opts.Events = pump.add
+	if err := c.shardOptions(ctx, j, &opts); err != nil { // a spread campaign's share (campaign.go)
+		return nil, err
+	}
 	return runner.Run(ctx, runner.Job{Spec: spec, Board: rb, Firmware: fw}, opts)
 }
 
@@ -256,6 +259,9 @@ func (c *Controller) release(a *activeJob, _ bool) {
 
 // finished runs the OnJobFinished hooks for a job in a final state.
 func (c *Controller) finished(j *store.Job) {
+	if c.shardEnded(context.Background(), j) { // its spread job is what finishes (campaign.go)
+		return
+	}
 	c.mu.Lock()
 	if c.results == nil {
 		c.results = map[string]int64{}

@@ -48,6 +48,10 @@ func (c *Controller) schedule(ctx context.Context) {
 		}
 		return
 	}
+	spreads, err := c.db.QueuedSpreads(ctx)
+	if err != nil {
+		c.log.Error("scheduler: reading the spread jobs", "err", err)
+	}
 	for _, j := range queue {
 		if idle == 0 {
 			return
@@ -55,6 +59,9 @@ func (c *Controller) schedule(ctx context.Context) {
 		var sel jobSelector
 		if err := json.Unmarshal(j.Selector, &sel); err != nil {
 			c.log.Error("scheduler: bad selector", "job", j.ID, "err", err)
+			continue
+		}
+		if n := spreads[j.ID]; n > 1 && c.splitSpread(ctx, j, sel, n) { // campaign.go
 			continue
 		}
 		avoid := map[string]bool{}

@@ -208,6 +208,8 @@ func (db *DB) List(ctx context.Context, f ListFilter) ([]JobSummary, string, err
 			break
 		}
 	}
+	// Shards of a spread job are listed on its page, not here (campaign.go).
+	where = append(where, "NOT EXISTS (SELECT 1 FROM job_shards s WHERE s.job_id = j.id)")
 	// The page's ids first (from the indexes and the row's leading
 	// columns), then their rows: whatever the filter, only the page's rows
 	// are read whole.

@@ -73,6 +73,9 @@ type Job struct {
 	Started      time.Time         `json:"started,omitzero"`
 	Ended        time.Time         `json:"ended,omitzero"`
 	Result       json.RawMessage   `json:"result,omitempty"`
+	// Spread is the spec's repeat.spread, recorded at insert (campaign.go);
+	// the store does not read it back into a Job.
+	Spread int `json:"-"`
 }
 
 // Attempt is one run of a job on one board.
@@ -113,7 +116,7 @@ func mustJSON(v any) string {
 
 // InsertJob stores a new queued job.
 func (db *DB) InsertJob(ctx context.Context, j *Job) error {
-	if err := insertJob(ctx, db.w, j); err != nil {
+	if err := db.tx(ctx, func(tx *sql.Tx) error { return insertJob(ctx, tx, j) }); err != nil {
 		return err
 	}
 	j.State = StateQueued
@@ -140,6 +143,9 @@ func insertJob(ctx context.Context, ex execer, j *Job) error {
 			j.Submitter, StateQueued, ms(j.Created)}, provenanceArgs(&j.Firmware)...)...)
 	if err != nil {
 		return fmt.Errorf("store: insert job %s: %w", j.ID, err)
+	}
+	if err := putSpread(ctx, ex, j); err != nil {
+		return fmt.Errorf("store: insert job %s: spread: %w", j.ID, err)
 	}
 	return putSBOM(ctx, ex, j)
 }
@@ -256,6 +262,8 @@ func (db *DB) Jobs(ctx context.Context, f JobFilter) ([]*Job, error) {
 	if f.Spec != "" {
 		where, args = append(where, "spec_name = ?"), append(args, f.Spec)
 	}
+	// Shards of a spread job are listed on its page, not here (campaign.go).
+	where = append(where, "NOT EXISTS (SELECT 1 FROM job_shards s WHERE s.job_id = jobs.id)")
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -451,7 +459,9 @@ func (db *DB) RecoverInterruptedWith(ctx context.Context, reason string, at time
 		}
 		// A job marked running without a running attempt cannot happen through this
 		// package, but a hand-edited database could hold one: end it too.
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE state = ?`,
+		// A split spread job runs through its shards, not attempts of its own (campaign.go).
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE state = ?
+			AND NOT EXISTS (SELECT 1 FROM job_spread s WHERE s.job_id = jobs.id AND s.shards > 0)`,
 			StateError, reason, ms(at), StateRunning)
 		return err
 	})
@@ -526,7 +536,8 @@ func (db *DB) Events(ctx context.Context, jobID string, after int64) ([]Event, e
 // of a spec that passed or failed, and how many there were.
 func (db *DB) TypicalDuration(ctx context.Context, specName string) (time.Duration, int, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT a.ended_ms - a.started_ms FROM attempts a JOIN jobs j ON j.id = a.job_id
-		WHERE j.spec_name = ? AND a.state IN (?, ?) AND a.ended_ms > 0 ORDER BY a.ended_ms DESC LIMIT 20`,
+		WHERE j.spec_name = ? AND a.state IN (?, ?) AND a.ended_ms > 0
+		AND NOT EXISTS (SELECT 1 FROM job_shards s WHERE s.job_id = j.id) ORDER BY a.ended_ms DESC LIMIT 20`,
 		specName, StatePassed, StateFailed)
 	if err != nil {
 		return 0, 0, err
@@ -552,7 +563,8 @@ func (db *DB) TypicalDuration(ctx context.Context, specName string) (time.Durati
 func (db *DB) PassedElsewhere(ctx context.Context, sha256, specName, board string) (bool, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM attempts a JOIN jobs j ON j.id = a.job_id
-		WHERE j.firmware_sha256 = ? AND j.spec_name = ? AND a.board != ? AND a.state = ?`,
+		WHERE j.firmware_sha256 = ? AND j.spec_name = ? AND a.board != ? AND a.state = ?
+		AND NOT EXISTS (SELECT 1 FROM job_shards s WHERE s.job_id = j.id)`,
 		sha256, specName, board, StatePassed).Scan(&n)
 	return n > 0, err
 }

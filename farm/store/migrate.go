@@ -127,6 +127,9 @@ var migrations = []string{
 	   PRIMARY KEY (actor, key)
 	 ) STRICT;
 	 CREATE INDEX idempotency_created ON idempotency(created_ms);`,
+
+	// 5: spread campaigns (issue 16): a job's spread and its shard jobs (campaign.go).
+	migrationCampaigns,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -9,6 +9,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { SearchAddon } from "@xterm/addon-search";
 import uPlot from "uplot";
 import { provenanceBox, trustBox } from "./provenance.js";
+import { campaignSection, shardsSection, compareSection, campaignTrend } from "./campaign.js";
 
 const CSRF = "X-Hilfarm-CSRF";
 const ROLES = ["viewer", "submitter", "operator", "admin"];
@@ -642,6 +643,8 @@ async function pageJob(id) {
   const attemptsEl = h("div", { id: "attempts", class: "attempts" });
   const meas = h("tbody", { id: "measurements" });
   const con = consoleBox("console");
+  const shardsEl = h("div", { id: "job-shards" });
+  const campEl = h("div", { id: "job-campaigns" });
   const cancel = h("button", { class: "cancel", id: "job-cancel", onclick: () => action(() => api("POST", `/api/v1/jobs/${job.id}/cancel`)) }, "Cancel");
   render(
     h("h1", {}, "Job ", h("span", { class: "mono" }, job.id), " ", state),
@@ -650,6 +653,7 @@ async function pageJob(id) {
       " · ", link(`/compare?spec=${encodeURIComponent(job.spec)}&candidate=${job.firmware.sha256}`, "compare"),
       " · ", link(`/trends?spec=${encodeURIComponent(job.spec)}`, "trends"),
       can("submitter") ? [" ", cancel] : null),
+    shardsEl, campEl,
     h("h2", {}, "Attempts and tests"),
     h("div", { id: "tests" }, attemptsEl),
     h("h2", {}, "Measurements"),
@@ -714,9 +718,11 @@ async function pageJob(id) {
       j.started ? [h("dt", {}, "Took"), h("dd", { id: "job-took" }, took(j.started, j.ended))] : null);
     reason.textContent = j.reason || "";
     reason.hidden = !j.reason;
+    fill(shardsEl, shardsSection(j));
+    fill(campEl, campaignSection(j));
     for (const at of j.attempts || []) showAttempt(at);
     if (!meas.children.length) fill(meas, emptyRow(5, Final(j.state) ? "No measurements: this spec has no measure steps, or none ran." : "None yet: measurements show as the tests run."));
-    if (!(j.attempts || []).length && !atts.size) fill(attemptsEl, h("p", { class: "muted", id: "no-attempts" }, "Not started yet: waiting for a board that matches the spec."));
+    if (!(j.attempts || []).length && !atts.size) fill(attemptsEl, h("p", { class: "muted", id: "no-attempts" }, j.spread && (j.spread.shards || []).length ? "This job runs as its shards (above): each has its attempts and console." : "Not started yet: waiting for a board that matches the spec."));
     cancel.hidden = !["queued", "running"].includes(j.state);
   };
   showInfo(job);
@@ -1005,7 +1011,8 @@ async function pageCompare() {
         h("td", {}, m.name), h("td", { class: "num" }, num(m.baseline, m.unit)), h("td", { class: "num" }, num(m.candidate, m.unit)),
         h("td", { class: "num " + (m.delta > 0 ? "up" : m.delta < 0 ? "down" : "") }, m.delta == null ? "" : (m.delta > 0 ? "+" : "") + num(m.delta, m.unit)),
         h("td", {}, Object.entries(m.candidate_verdicts || {}).map(([k, v]) => [badge(k), ` ${v} `])),
-        h("td", {}, link(`/trends?spec=${encodeURIComponent(spec)}&measure=${encodeURIComponent(m.name)}`, "trend"))))))));
+        h("td", {}, link(`/trends?spec=${encodeURIComponent(spec)}&measure=${encodeURIComponent(m.name)}`, "trend"))))))),
+    compareSection(spec, c.campaigns));
 }
 
 function outcomes(o) {
@@ -1025,6 +1032,7 @@ async function pageTrends() {
   const specNames = [...cat.keys()].sort();
   const spec = q.get("spec") || specNames[0] || "";
   const names = spec ? await api("GET", `/api/v1/specs/${encodeURIComponent(spec)}/measurements`) : [];
+  const camps = spec ? await api("GET", `/api/v1/specs/${encodeURIComponent(spec)}/campaigns`) : [];
   const measure = q.get("measure") || names[0] || "";
   const chart = h("div", { id: "chart", class: "chart", role: "img", "aria-label": "trend chart: one line per firmware candidate" });
   const legend = h("div", { id: "trend-candidates", class: "small cands" });
@@ -1038,11 +1046,26 @@ async function pageTrends() {
   h("label", {}, "Measurement ", select("measure", names.map((s) => [s, s]), measure)),
   h("button", { class: "primary", type: "submit" }, "Show"));
   form.elements.spec.addEventListener("change", () => go(`/trends?spec=${encodeURIComponent(form.elements.spec.value)}`));
+  // A campaign's pass rate and percentiles across candidates (campaign.js).
+  const campBox = h("div", { id: "campaign-trend" });
+  let campCleanup = () => {};
+  const camp = camps.find((c) => c.test === q.get("campaign")) || camps[0];
+  const showCampaign = async (test, stat) => {
+    campCleanup();
+    const info = camps.find((c) => c.test === test);
+    campCleanup = await campaignTrend({ spec, test, stat, stats: info.stats, api, uPlot, go, mount: campBox,
+      onStat: (s) => action(() => showCampaign(test, s)) });
+  };
+  const campSection = camps.length ? h("section", { id: "trend-campaigns" }, h("h2", {}, "Campaigns"),
+    h("label", {}, "Campaign ", h("select", { id: "campaign-test", name: "campaign-test", onchange: (e) => action(() => showCampaign(e.target.value, "iteration_ms")) },
+      camps.map((c) => h("option", { value: c.test, selected: c === camp }, c.test)))), campBox) : null;
   render(h("h1", {}, "Trends"), form, legend, chart,
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["When", "Firmware", "Board", "Value", "Verdict", "Job"].map((c) => h("th", {}, c)))), table)));
+    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["When", "Firmware", "Board", "Value", "Verdict", "Job"].map((c) => h("th", {}, c)))), table)),
+    campSection);
+  if (camp) await showCampaign(camp.test, q.get("stat") || "iteration_ms");
   if (!spec || !measure) {
-    chart.append(h("p", { class: "muted" }, "No measurements yet: a spec's measure steps record them; run one, then come back."));
-    return;
+    chart.append(h("p", { class: "muted" }, camps.length ? "No measurements outside campaigns: see the campaigns below." : "No measurements yet: a spec's measure steps record them; run one, then come back."));
+    return () => campCleanup();
   }
   const all = await api("GET", `/api/v1/trends?spec=${encodeURIComponent(spec)}&measure=${encodeURIComponent(measure)}`);
   fill(table, ...all.slice().reverse().map((p) => h("tr", { class: "v-" + p.verdict },
@@ -1050,7 +1073,7 @@ async function pageTrends() {
     h("td", { class: "num" }, num(p.value, p.unit)), h("td", {}, badge(p.verdict)), h("td", {}, link("/jobs/" + p.job, p.job)))));
   if (!all.length) {
     chart.append(h("p", { class: "muted" }, "No values of this measurement yet."));
-    return;
+    return () => campCleanup();
   }
   // One series per candidate (firmware), in submission order along the x
   // axis: no line joins two candidates. Limits dashed, the marginal band
@@ -1106,7 +1129,7 @@ async function pageTrends() {
   });
   const ro = new ResizeObserver(() => plot.setSize({ width: width(), height: 320 }));
   ro.observe(chart);
-  return () => { ro.disconnect(); plot.destroy(); };
+  return () => { ro.disconnect(); plot.destroy(); campCleanup(); };
 }
 
 // ------------------------------------------------------------ router
