@@ -326,8 +326,20 @@ type eventPump struct {
 	cons  [][]byte // the data of the queued console events (Data nil), in order
 }
 
-// maxConsoleEvent bounds the console bytes merged into one job event.
-const maxConsoleEvent = 64 << 10
+// maxConsoleEvent bounds the console bytes merged into one job event, and
+// consoleDelay how long console output waits for more before it is
+// stored and published (a one-shot timer per wait: an idle job has none).
+const (
+	maxConsoleEvent = 64 << 10
+	consoleDelay    = 20 * time.Millisecond
+)
+
+// onlyConsole reports whether nothing but merged console output waits.
+func (p *eventPump) onlyConsole() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) == 0 && len(p.con) > 0
+}
 
 // maxQueuedEvents bounds the pump's memory; console events beyond it are
 // dropped (the board log still has every byte).
@@ -342,7 +354,8 @@ func newEventPump(c *Controller, job string) *eventPump {
 func (p *eventPump) add(ev runner.Event) {
 	if co, ok := ev.(runner.ConsoleOutput); ok {
 		p.mu.Lock()
-		if len(p.con) == 0 {
+		first := len(p.con) == 0
+		if first {
 			p.conAt = co.Time
 		}
 		p.con = append(p.con, co.Data...)
@@ -351,7 +364,9 @@ func (p *eventPump) add(ev runner.Event) {
 			p.queueConsoleLocked()
 		}
 		p.mu.Unlock()
-		p.wake()
+		if first || full {
+			p.wake()
+		}
 		return
 	}
 	data, err := json.Marshal(ev)
@@ -396,6 +411,17 @@ func (p *eventPump) run() {
 	defer close(p.done)
 	for {
 		_, ok := <-p.kick
+		if ok && p.onlyConsole() {
+			// Console output alone waits up to consoleDelay for more (a
+			// full event or any other event ends the wait): a flood is
+			// stored in 64 KiB events, not one per read.
+			t := time.NewTimer(consoleDelay)
+			select {
+			case _, ok = <-p.kick:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		p.mu.Lock()
 		p.queueConsoleLocked()
 		batch, cons := p.queue, p.cons
