@@ -65,7 +65,12 @@ var (
 	buildErr  error
 )
 
+// hilfarm returns the binary under test: built from this tree once, or
+// CONSOLEBENCH_HILFARM (to compare two builds).
 func hilfarm(b *testing.B) string {
+	if p := os.Getenv("CONSOLEBENCH_HILFARM"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hilfarm-consolebench-")
 		if err != nil {
