@@ -323,6 +323,28 @@ type eventPump struct {
 	kick  chan struct{}
 	done  chan struct{}
 	drops int
+	// con is console output not yet queued: consecutive chunks are
+	// merged (up to maxConsoleEvent bytes) into one event, so a flood
+	// costs one JSON encoding and one stored row per ~64 KiB, not per
+	// read. conAt is the time of its first chunk.
+	con   []byte
+	conAt time.Time
+	cons  [][]byte // the data of the queued console events (Data nil), in order
+}
+
+// maxConsoleEvent bounds the console bytes merged into one job event, and
+// consoleDelay how long console output waits for more before it is
+// stored and published (a one-shot timer per wait: an idle job has none).
+const (
+	maxConsoleEvent = 64 << 10
+	consoleDelay    = 20 * time.Millisecond
+)
+
+// onlyConsole reports whether nothing but merged console output waits.
+func (p *eventPump) onlyConsole() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) == 0 && len(p.con) > 0
 }
 
 // maxQueuedEvents bounds the pump's memory; console events beyond it are
@@ -336,33 +358,82 @@ func newEventPump(c *Controller, job string) *eventPump {
 }
 
 func (p *eventPump) add(ev runner.Event) {
+	if co, ok := ev.(runner.ConsoleOutput); ok {
+		p.mu.Lock()
+		first := len(p.con) == 0
+		if first {
+			p.conAt = co.Time
+		}
+		p.con = append(p.con, co.Data...)
+		full := len(p.con) >= maxConsoleEvent
+		if full {
+			p.queueConsoleLocked()
+		}
+		p.mu.Unlock()
+		if first || full {
+			p.wake()
+		}
+		return
+	}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		p.c.log.Error("event not serialisable", "job", p.job, "type", ev.Type(), "err", err)
 		return
 	}
 	p.mu.Lock()
-	if len(p.queue) >= maxQueuedEvents && ev.Type() == "console" {
-		p.drops++
-		p.mu.Unlock()
-		return
-	}
+	p.queueConsoleLocked() // console output before this event comes first
 	p.queue = append(p.queue, store.Event{At: ev.When(), Type: ev.Type(), Data: data})
 	p.mu.Unlock()
+	p.wake()
+}
+
+func (p *eventPump) wake() {
 	select {
 	case p.kick <- struct{}{}:
 	default:
 	}
 }
 
+// queueConsoleLocked queues the merged console output as one event (p.mu
+// held); the pump encodes it (Data nil until then). Beyond
+// maxQueuedEvents it is dropped (the board log still has every byte).
+// While the pump is busy storing a batch, the console output of that time
+// is merged into one event.
+func (p *eventPump) queueConsoleLocked() {
+	if len(p.con) == 0 {
+		return
+	}
+	if len(p.queue) >= maxQueuedEvents {
+		p.drops++
+		p.con = nil
+		return
+	}
+	p.queue = append(p.queue, store.Event{At: p.conAt, Type: runner.ConsoleOutput{}.Type()})
+	p.cons = append(p.cons, p.con)
+	p.con = nil
+}
+
 func (p *eventPump) run() {
 	defer close(p.done)
 	for {
 		_, ok := <-p.kick
+		if ok && p.onlyConsole() {
+			// Console output alone waits up to consoleDelay for more (a
+			// full event or any other event ends the wait): a flood is
+			// stored in 64 KiB events, not one per read.
+			t := time.NewTimer(consoleDelay)
+			select {
+			case _, ok = <-p.kick:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		p.mu.Lock()
-		batch := p.queue
-		p.queue = nil
+		p.queueConsoleLocked()
+		batch, cons := p.queue, p.cons
+		p.queue, p.cons = nil, nil
 		p.mu.Unlock()
+		batch = p.encodeConsole(batch, cons)
 		if len(batch) > 0 {
 			evs, err := p.c.db.AppendEvents(context.Background(), p.job, batch)
 			if err != nil {
@@ -375,6 +446,25 @@ func (p *eventPump) run() {
 			return
 		}
 	}
+}
+
+// encodeConsole fills in the JSON of the batch's console events (those
+// with no Data), whose bytes are cons in order.
+func (p *eventPump) encodeConsole(batch []store.Event, cons [][]byte) []store.Event {
+	out := batch[:0]
+	for _, ev := range batch {
+		if ev.Data == nil {
+			data, err := runner.ConsoleOutput{Time: ev.At, Data: cons[0]}.MarshalJSON()
+			cons = cons[1:]
+			if err != nil {
+				p.c.log.Error("event not serialisable", "job", p.job, "type", ev.Type, "err", err)
+				continue
+			}
+			ev.Data = data
+		}
+		out = append(out, ev)
+	}
+	return out
 }
 
 // close flushes the queue and stops the pump.

@@ -45,5 +45,5 @@ firmware-examples: ## build hilfw 1.2.3 and 1.3.0 for the QEMU example
 	$(MAKE) --no-print-directory firmware FW_VERSION=1.2.3 && \
 	$(MAKE) --no-print-directory firmware FW_VERSION=1.3.0
 
-bench-emulators: ## time QEMU start to the U-Boot prompt and to the Cortex-M3 banner through the console path
+bench-emulators: ## time QEMU start to the U-Boot prompt (parity with qemu-system-arm launched directly) and to the Cortex-M3 banner through the console path
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./fixtures/qemu/ ./fixtures/sim/

@@ -82,7 +82,10 @@ func (d *decoder) check(expr hcl.Expression, s *exprScope, want cty.Type, what s
 	if !ok {
 		return cty.NilVal, false
 	}
-	ctx := s.evalContext()
+	var ctx *hcl.EvalContext
+	if !isConstant(expr) { // a literal needs no context (large specs are mostly literals)
+		ctx = s.evalContext()
+	}
 	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		d.add(diags...)

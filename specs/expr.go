@@ -7,6 +7,7 @@ import (
 	"math/big"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -100,7 +101,11 @@ func (e Expr) eval(s *Scope, want cty.Type) (cty.Value, error) {
 	if e.expr == nil {
 		return cty.NilVal, &EvalError{Summary: "no expression"}
 	}
-	v, diags := e.expr.Value(s.EvalContext())
+	var ctx *hcl.EvalContext
+	if !isConstant(e.expr) { // a literal needs no context: building one costs more than the step
+		ctx = s.EvalContext()
+	}
+	v, diags := e.expr.Value(ctx)
 	if diags.HasErrors() {
 		return cty.NilVal, &EvalError{Range: e.Range, Summary: diags.Error()}
 	}
@@ -146,6 +151,28 @@ func (e Expr) Number(s *Scope) (float64, error) {
 	}
 	f, _ := v.AsBigFloat().Float64()
 	return f, nil
+}
+
+// isConstant reports whether x is a literal: a literal value, or a
+// template whose parts are all literals (most send texts and expect
+// patterns). Its value needs no evaluation context.
+func isConstant(x hcl.Expression) bool {
+	switch t := x.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return true
+	case *hclsyntax.TemplateWrapExpr:
+		return isConstant(t.Wrapped)
+	case *boundedTemplate:
+		return isConstant(t.TemplateExpr)
+	case *hclsyntax.TemplateExpr:
+		for _, p := range t.Parts {
+			if !isConstant(p) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // EvalContext builds the HCL evaluation context of the scope: firmware,

@@ -58,9 +58,11 @@ func usageError(format string, a ...any) error {
 }
 
 func main() {
+	stopProfile := startEnvProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
 
