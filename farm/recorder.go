@@ -40,10 +40,10 @@ type LogSink interface {
 
 // RecorderOptions tune a recorder. Zero values take the defaults.
 type RecorderOptions struct {
-	RingBytes   int           // replay history kept in memory; default 256 KiB
-	BatchBytes  int           // persist when this much is pending; default 64 KiB
-	BatchDelay  time.Duration // or when the oldest pending record is this old; default 200ms
-	MaxPending  int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
+	RingBytes  int           // replay history kept in memory; default 256 KiB
+	BatchBytes int           // persist when this much is pending; default 64 KiB
+	BatchDelay time.Duration // or when the oldest pending record is this old; default 200ms
+	MaxPending int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
 	// ViewerWindow is how far (bytes) a viewer may fall behind the live
 	// console before it skips to what is kept (a MarkGap); default 16 MiB.
 	// The log's records are shared: this bounds the board, not each viewer.
@@ -51,7 +51,7 @@ type RecorderOptions struct {
 	// ViewerStall: a viewer whose connection accepts no byte for this long
 	// while records wait for it has stopped reading and is cut; default 10s.
 	ViewerStall time.Duration
-	MaxJobLag   int           // bytes a job subscription may lag before it fails; default 64 MiB
+	MaxJobLag   int // bytes a job subscription may lag before it fails; default 64 MiB
 	Logger      *slog.Logger
 	Now         func() time.Time
 	// OnLost is called (from the recorder's goroutine, without its lock)

@@ -130,7 +130,6 @@ func TestRecorderPersistsReplaysAndFeedsTheJob(t *testing.T) {
 	}
 }
 
-
 // TestRecorderContinuesAfterRestart: a second recorder on the same store
 // starts where the first stopped, so nothing is overwritten or lost and a
 // job's offsets stay valid.
