@@ -44,16 +44,9 @@ type RecorderOptions struct {
 	BatchBytes int           // persist when this much is pending; default 64 KiB
 	BatchDelay time.Duration // or when the oldest pending record is this old; default 200ms
 	MaxPending int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
-	// ViewerWindow is how far (bytes) a viewer may fall behind the live
-	// console before it skips to what is kept (a MarkGap); default 16 MiB.
-	// The log's records are shared: this bounds the board, not each viewer.
-	ViewerWindow int
-	// ViewerStall: a viewer whose connection accepts no byte for this long
-	// while records wait for it has stopped reading and is cut; default 10s.
-	ViewerStall time.Duration
-	MaxJobLag   int // bytes a job subscription may lag before it fails; default 64 MiB
-	Logger      *slog.Logger
-	Now         func() time.Time
+	MaxJobLag  int           // bytes a job subscription may lag before it fails; default 64 MiB
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// OnLost is called (from the recorder's goroutine, without its lock)
 	// when the console port vanishes (true) or comes back (false).
 	OnLost func(lost bool)
@@ -61,6 +54,13 @@ type RecorderOptions struct {
 	// the end of what earlier runs stored (store.LogEnd), so offsets stay
 	// stable and global across restarts.
 	Start int64
+	// ViewerWindow is how far (bytes) a viewer may fall behind the live
+	// console before it skips to what is kept (a MarkGap); default 16 MiB.
+	// The log's records are shared: this bounds the board, not each viewer.
+	ViewerWindow int
+	// ViewerStall: a viewer whose connection accepts no byte for this long
+	// while records wait for it has stopped reading and is cut; default 10s.
+	ViewerStall time.Duration
 }
 
 func (o *RecorderOptions) defaults() {
