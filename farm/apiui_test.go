@@ -1083,13 +1083,13 @@ func cpuSeconds() float64 {
 }
 
 // BenchmarkConsoleFanout: one sim board floods 10 MB through its console
-// to 1 and to 50 websocket viewers (in another process), then to 50 that
-// keep up and one that stops reading. Every viewer that keeps up must get
-// every byte in order; the stalled one must be dropped with 1013. Reported:
+// to 1 and to 50 websocket viewers (in another process). Every viewer must
+// get every byte in order (a viewer that never reads, with the real
+// binary: test/fanoutbench). Reported:
 // the time from the command to the last viewer's last byte, and the CPU
 // seconds of the server process (controller, recorder, sim board, websockets).
 func BenchmarkConsoleFanout(b *testing.B) {
-	e := startUI(b, testFarm, nil) // the recorder's defaults: 1024 records queued per viewer
+	e := startUI(b, testFarm, nil) // the recorder's defaults
 	e.flashAndHold(b, "sim-a", "r1")
 	op := e.tokens[RoleOperator]
 	w, _, err := e.dial(b, "/api/v1/boards/sim-a/terminal", dialOpts{token: op})
@@ -1110,7 +1110,7 @@ func BenchmarkConsoleFanout(b *testing.B) {
 		name    string
 		viewers int
 		stall   bool
-	}{{"viewers=1", 1, false}, {"viewers=50", 50, false}, {"viewers=50+1stalled", 50, true}} {
+	}{{"viewers=1", 1, false}, {"viewers=50", 50, false}} { // one that never reads: test/fanoutbench
 		b.Run(c.name, func(b *testing.B) {
 			var wall, cpu, viewerCPU float64
 			for range b.N {
@@ -1162,9 +1162,6 @@ func BenchmarkConsoleFanout(b *testing.B) {
 				last := slices.Max(res.Done)
 				wall += time.Duration(last - t0.UnixNano()).Seconds()
 				cpu += cpu1 - cpu0
-				if c.stall && res.StalledCode != websocket.CloseTryAgainLater {
-					b.Errorf("stalled viewer: close code %d after %d bytes, want 1013", res.StalledCode, res.StalledBytes)
-				}
 				if c.stall {
 					b.Logf("%s: the stalled viewer got %d bytes, then close %d", c.name, res.StalledBytes, res.StalledCode)
 				}
