@@ -1271,8 +1271,8 @@ board "pty-1" {
 }
 
 // TestUIBoardConsoleGap: a board page that falls further behind a console
-// flood than the recorder's viewer window gets a gap marker, shown in
-// xterm.js, and the console goes on live.
+// flood than the recorder's viewer window gets a gap marker (counted), is
+// not cut, and the console goes on live.
 func TestUIBoardConsoleGap(t *testing.T) {
 	leakCheck(t)
 	// A window of 4 KiB: a page more than 4 KiB behind a flood skips.
@@ -1300,7 +1300,10 @@ func TestUIBoardConsoleGap(t *testing.T) {
 		}
 		b.waitFor("the flood ends on the page", xtermHas(done))
 	}
-	b.waitFor("the page shows the gap", xtermHas("bytes skipped"))
+	// (The marker itself is one line somewhere in the flood's thousands:
+	// xterm.js renders only the rows on screen, so it is not looked for
+	// there; its form is checked in viewer_test.go and by the CLI.)
+	b.waitFor("the page is still live", textOf("#console .term-status", "live"))
 	if st := rec.Stats(); st.ViewersDropped != 0 {
 		t.Errorf("the page's viewer was cut (%+v): it was reading", st)
 	}
