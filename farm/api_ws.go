@@ -24,9 +24,9 @@ const (
 
 // Close reasons a client can act on.
 const (
-	// CloseReasonSlow: the client fell behind and was dropped (code 1013,
-	// try again later). Reconnect: a job stream with ?after=<last seq>, a
-	// console for a fresh replay.
+	// CloseReasonSlow: a job stream's client fell behind and was dropped
+	// (code 1013, try again later); it resumes with ?after=<last seq>.
+	// (Console viewers are never dropped for being slow: see streamConsole.)
 	CloseReasonSlow = "too slow: fell behind the live stream; reconnect"
 	// CloseReasonDone: a job's final state was sent (code 1000).
 	CloseReasonDone = "job finished"
@@ -252,10 +252,11 @@ type ConsoleMarker struct {
 
 // boardConsole streams a board's console: the recorder's replay, then live.
 // Bytes go as binary messages (consecutive records coalesced), markers as
-// JSON text messages. A viewer that falls behind is closed with 1013.
+// JSON text messages. A viewer that falls behind the recorder's window gets
+// a gap marker; one that stops reading is cut (streamConsole).
 func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) error {
 	name := r.PathValue("name")
-	replay, v, stop, conn, err := a.watchBoardWS(w, r, name)
+	replay, v, stop, conn, pc, err := a.watchBoardWS(w, r, name)
 	if err != nil || conn == nil {
 		return err
 	}
@@ -264,94 +265,34 @@ func (a *API) boardConsole(w http.ResponseWriter, r *http.Request, _ Principal) 
 	readerDone := make(chan struct{})
 	go readPump(conn, readerDone)
 	defer func() { conn.Close(); <-readerDone }()
-	streamConsole(conn, replay, v, readerDone, nil, nil)
+	a.streamConsole(name, conn, pc, replay, v, readerDone, nil, nil)
 	return nil
 }
 
 // watchBoardWS checks a board console websocket request, starts watching
 // the board and upgrades the connection. A nil conn with a nil error means
 // the upgrade failed (and was answered).
-func (a *API) watchBoardWS(w http.ResponseWriter, r *http.Request, name string) ([]store.LogRecord, *Viewer, func(), *websocket.Conn, error) {
+func (a *API) watchBoardWS(w http.ResponseWriter, r *http.Request, name string) ([]store.LogRecord, *Viewer, func(), *websocket.Conn, *progressConn, error) {
 	if _, err := a.c.Board(name); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		return nil, nil, nil, nil, badRequest("this endpoint is a websocket (send Upgrade: websocket)")
+		return nil, nil, nil, nil, nil, badRequest("this endpoint is a websocket (send Upgrade: websocket)")
 	}
 	if !a.checkOrigin(r) {
-		return nil, nil, nil, nil, &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
+		return nil, nil, nil, nil, nil, &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
 	}
 	replay, v, stop, err := a.c.WatchBoard(name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, nil, nil, err
 		}
-		return nil, nil, nil, nil, &httpError{status: http.StatusConflict, msg: err.Error()}
+		return nil, nil, nil, nil, nil, &httpError{status: http.StatusConflict, msg: err.Error()}
 	}
-	conn := a.upgrade(w, r)
+	conn, pc := a.upgradeConsole(w, r, v.stall())
 	if conn == nil {
 		stop()
-		return nil, nil, nil, nil, nil
+		return nil, nil, nil, nil, nil, nil
 	}
-	return replay, v, stop, conn, nil
-}
-
-// streamConsole is the only writer of a board console websocket: the
-// replay, then live records until the viewer is dropped (1013 when it was
-// too slow), the reader ends or a write fails. Messages from notes (the
-// terminal's refusals) are sent with sendNote in between.
-func streamConsole(conn *websocket.Conn, replay []store.LogRecord, v *Viewer, readerDone <-chan struct{}, notes <-chan string, sendNote func(string) error) {
-	cw := consoleWriter{conn: conn}
-	for _, rec := range replay {
-		if err := cw.add(rec); err != nil {
-			return
-		}
-	}
-	if err := cw.flush(); err != nil {
-		return
-	}
-	ping := time.NewTicker(wsPingPeriod)
-	defer ping.Stop()
-	ch := v.C()
-	for {
-		select {
-		case rec, ok := <-ch:
-			if !ok {
-				_ = cw.flush()
-				if v.Slow() {
-					closeWith(conn, websocket.CloseTryAgainLater, CloseReasonSlow)
-				} else {
-					closeWith(conn, websocket.CloseGoingAway, "console closed")
-				}
-				return
-			}
-			if err := cw.add(rec); err != nil {
-				return
-			}
-			// Coalesce what is already queued into as few frames as possible.
-			for n := len(ch); n > 0; n-- {
-				rec, ok := <-ch
-				if !ok {
-					break
-				}
-				if err := cw.add(rec); err != nil {
-					return
-				}
-			}
-			if err := cw.flush(); err != nil {
-				return
-			}
-		case msg := <-notes:
-			if err := sendNote(msg); err != nil {
-				return
-			}
-		case <-ping.C:
-			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return
-			}
-		case <-readerDone:
-			return
-		}
-	}
+	return replay, v, stop, conn, pc, nil
 }

@@ -198,13 +198,13 @@ type TerminalMessage struct {
 }
 
 // terminal is the board console websocket with input: the same replay +
-// live stream as /console (binary console bytes, JSON markers, 1013 for a
-// viewer that falls behind), and every message the client sends is typed
+// live stream as /console (binary console bytes, JSON markers, a gap marker
+// for a viewer that falls behind, a cut for one that stops reading), and every message the client sends is typed
 // into the board, but only if the client holds it. Others get an "error"
 // message and keep watching.
 func (a *API) terminal(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name := r.PathValue("name")
-	replay, v, stop, conn, err := a.watchBoardWS(w, r, name)
+	replay, v, stop, conn, pc, err := a.watchBoardWS(w, r, name)
 	if err != nil || conn == nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (a *API) terminal(w http.ResponseWriter, r *http.Request, p Principal) erro
 	if err := sendJSON(TerminalMessage{Type: "hello", You: p.Actor(), Holder: a.c.HolderOf(name)}); err != nil {
 		return nil
 	}
-	streamConsole(conn, replay, v, readerDone, refusals, func(msg string) error {
+	a.streamConsole(name, conn, pc, replay, v, readerDone, refusals, func(msg string) error {
 		return sendJSON(TerminalMessage{Type: "error", Error: msg, Holder: a.c.HolderOf(name)})
 	})
 	return nil
@@ -276,43 +276,6 @@ func (a *API) terminalInput(ctx context.Context, conn *websocket.Conn, board, ac
 			refuse(fmt.Sprintf("typing into %s failed: %v", board, err))
 		}
 	}
-}
-
-// consoleWriter batches console records into websocket messages: bytes as
-// binary messages (consecutive records coalesced, at most 32 KiB), markers
-// as JSON text messages (ConsoleMarker), in log order.
-type consoleWriter struct {
-	conn *websocket.Conn
-	data []byte
-}
-
-func (cw *consoleWriter) flush() error {
-	if len(cw.data) == 0 {
-		return nil
-	}
-	_ = cw.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-	err := cw.conn.WriteMessage(websocket.BinaryMessage, cw.data)
-	cw.data = cw.data[:0]
-	return err
-}
-
-func (cw *consoleWriter) add(rec store.LogRecord) error {
-	if rec.Kind == kindData {
-		cw.data = append(cw.data, rec.Data...)
-		if len(cw.data) >= 32<<10 {
-			return cw.flush()
-		}
-		return nil
-	}
-	if err := cw.flush(); err != nil {
-		return err
-	}
-	b, err := json.Marshal(ConsoleMarker{Type: "marker", Kind: rec.Kind, Offset: rec.Offset, At: rec.At, Detail: string(rec.Data)})
-	if err != nil {
-		return err
-	}
-	_ = cw.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-	return cw.conn.WriteMessage(websocket.TextMessage, b)
 }
 
 // LiveSnapshot is a message of /api/v1/live: every board and the queued

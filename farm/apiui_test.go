@@ -559,9 +559,8 @@ func TestTerminalWebsocket(t *testing.T) {
 		t.Errorf("replay differs from what the live viewer saw:\nreplay %q\nlive   %q", tail(late.data, 300), tail(viewer.data, 300))
 	}
 
-	// A flood: the live viewers get every byte in order. 256 KiB come in
-	// far fewer records than a viewer's queue holds, so neither can be
-	// dropped however the goroutines are scheduled.
+	// A flood: the live viewers get every byte in order (a viewer that
+	// reads is never dropped; 256 KiB are far inside the viewer window).
 	const n = 256 << 10
 	startH, startV := len(holder.data), len(viewer.data)
 	if err := hc.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "flood %d\r", n)); err != nil {
@@ -590,85 +589,6 @@ func TestTerminalWebsocket(t *testing.T) {
 	var ce *websocket.CloseError
 	if !errors.As(err2, &ce) || ce.Code != websocket.CloseMessageTooBig {
 		t.Errorf("over-long frame: %v, want close 1009", err2)
-	}
-}
-
-// TestTerminalSlowViewer: a viewer that stops reading is dropped with 1013
-// and never holds back the board; it reconnects and resumes from the replay.
-func TestTerminalSlowViewer(t *testing.T) {
-	leakCheck(t)
-	// A queue of 16 records (each at most 32 KiB): an 8 MiB flood overflows
-	// it and the socket buffers behind it (4 MiB here at most).
-	e := startUI(t, testFarm, func(c *Config) { c.Recorder.ViewerQueue = 16 })
-	const path = "/api/v1/boards/sim-a/terminal"
-	e.flashAndHold(t, "sim-a", "r1")
-	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", e.tokens[RoleOperator], map[string]string{"action": "cycle"}, nil); st != 200 {
-		t.Fatalf("power cycle: %d", st)
-	}
-	// follow reads the console like the UI does: on 1013 it reconnects and
-	// resumes from the replay, until it has seen want.
-	follow := func(token, want string, from int) *termReader {
-		t.Helper()
-		for {
-			c, _, err := e.dial(t, path, dialOpts{token: token})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := &termReader{conn: c}
-			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
-			for !bytes.Contains(r.data[min(from, len(r.data)):], []byte(want)) {
-				if err := r.next(); err != nil {
-					var ce *websocket.CloseError
-					if errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater {
-						break
-					}
-					t.Fatalf("following the console for %q: %v", want, err)
-				}
-			}
-			if bytes.Contains(r.data[min(from, len(r.data)):], []byte(want)) {
-				return r
-			}
-			c.Close()
-		}
-	}
-	// The flash job's boot, then the power cycle's.
-	follow(e.tokens[RoleOperator], "Booting hilfarm-sim v1.1.0\r\nsim> 1.1.0\r\nsim> Booting hilfarm-sim v1.1.0\r\nsim> ", 0)
-	sc, _, err := e.dial(t, path, dialOpts{token: e.tokens[RoleViewer], rcvBuf: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stalled := &termReader{conn: sc}
-	if err := stalled.next(); err != nil { // hello; then it stops reading
-		t.Fatal(err)
-	}
-	const n = 8 << 20
-	if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], fmt.Appendf(nil, "flood %d\r", n)); err != nil {
-		t.Fatal(err)
-	}
-	done := fmt.Sprintf("flood done %d", n)
-	follow(e.tokens[RoleViewer], done, 0)
-	if st := e.tc.boardStats("sim-a"); st.ViewersDrop < 1 {
-		t.Errorf("viewers dropped = %d, want at least the stalled one", st.ViewersDrop)
-	}
-	// The stalled viewer reads again: what was queued for it, then the close.
-	_ = sc.SetReadDeadline(time.Now().Add(60 * time.Second))
-	var err2 error
-	for err2 == nil {
-		err2 = stalled.next()
-	}
-	var ce *websocket.CloseError
-	if !errors.As(err2, &ce) || ce.Code != websocket.CloseTryAgainLater || ce.Text != CloseReasonSlow {
-		t.Errorf("stalled viewer: %v, want close 1013 %q", err2, CloseReasonSlow)
-	}
-	if bytes.Contains(stalled.data, []byte(done)) {
-		t.Errorf("the stalled viewer got the whole flood (%d bytes): it was not held back", len(stalled.data))
-	}
-	// What it did get is the console in order, without a gap.
-	if i := bytes.Index(stalled.data, sim.FloodBytes(64)); i >= 0 {
-		got := stalled.data[i:]
-		if want := sim.FloodBytes(len(got)); !bytes.Equal(got, want) {
-			t.Errorf("the stalled viewer's %d flood bytes are not in order", len(got))
-		}
 	}
 }
 
@@ -1163,13 +1083,13 @@ func cpuSeconds() float64 {
 }
 
 // BenchmarkConsoleFanout: one sim board floods 10 MB through its console
-// to 1 and to 50 websocket viewers (in another process), then to 50 that
-// keep up and one that stops reading. Every viewer that keeps up must get
-// every byte in order; the stalled one must be dropped with 1013. Reported:
+// to 1 and to 50 websocket viewers (in another process). Every viewer must
+// get every byte in order (a viewer that never reads, with the real
+// binary: test/fanoutbench). Reported:
 // the time from the command to the last viewer's last byte, and the CPU
 // seconds of the server process (controller, recorder, sim board, websockets).
 func BenchmarkConsoleFanout(b *testing.B) {
-	e := startUI(b, testFarm, nil) // the recorder's defaults: 1024 records queued per viewer
+	e := startUI(b, testFarm, nil) // the recorder's defaults
 	e.flashAndHold(b, "sim-a", "r1")
 	op := e.tokens[RoleOperator]
 	w, _, err := e.dial(b, "/api/v1/boards/sim-a/terminal", dialOpts{token: op})
@@ -1190,7 +1110,7 @@ func BenchmarkConsoleFanout(b *testing.B) {
 		name    string
 		viewers int
 		stall   bool
-	}{{"viewers=1", 1, false}, {"viewers=50", 50, false}, {"viewers=50+1stalled", 50, true}} {
+	}{{"viewers=1", 1, false}, {"viewers=50", 50, false}} { // one that never reads: test/fanoutbench
 		b.Run(c.name, func(b *testing.B) {
 			var wall, cpu, viewerCPU float64
 			for range b.N {
@@ -1242,9 +1162,6 @@ func BenchmarkConsoleFanout(b *testing.B) {
 				last := slices.Max(res.Done)
 				wall += time.Duration(last - t0.UnixNano()).Seconds()
 				cpu += cpu1 - cpu0
-				if c.stall && res.StalledCode != websocket.CloseTryAgainLater {
-					b.Errorf("stalled viewer: close code %d after %d bytes, want 1013", res.StalledCode, res.StalledBytes)
-				}
 				if c.stall {
 					b.Logf("%s: the stalled viewer got %d bytes, then close %d", c.name, res.StalledBytes, res.StalledCode)
 				}
@@ -1353,13 +1270,13 @@ board "pty-1" {
 	b.Logf("pty byte -> websocket message at 115200 baud: p50 %v, p99 %v, max %v over %d bytes", p(0.5), p(0.99), lats[len(lats)-1], len(lats))
 }
 
-// TestUIBoardConsoleReconnects: a board page whose console websocket is
-// dropped as too slow (1013) reconnects at once and shows the replay.
-func TestUIBoardConsoleReconnects(t *testing.T) {
+// TestUIBoardConsoleGap: a board page that falls further behind a console
+// flood than the recorder's viewer window gets a gap marker (counted), is
+// not cut, and the console goes on live.
+func TestUIBoardConsoleGap(t *testing.T) {
 	leakCheck(t)
-	// A viewer queue of one record: a console flood drops a websocket viewer
-	// as soon as it is one record behind.
-	e := startUI(t, testFarm, func(c *Config) { c.Recorder.ViewerQueue = 1 })
+	// A window of 4 KiB: a page more than 4 KiB behind a flood skips.
+	e := startUI(t, testFarm, func(c *Config) { c.Recorder.RingBytes, c.Recorder.ViewerWindow = 4<<10, 4<<10 })
 	e.flashAndHold(t, "sim-a", "r1")
 	op := e.tokens[RoleOperator]
 	if st := e.call(t, "POST", "/api/v1/boards/sim-a/power", op, map[string]string{"action": "cycle"}, nil); st != 200 {
@@ -1371,26 +1288,30 @@ func TestUIBoardConsoleReconnects(t *testing.T) {
 	b.do("log in", chromedp.SetValue(chromedp.CSS("#token"), op), chromedp.Click(chromedp.CSS("#login-submit")))
 	b.waitFor("the board page is live", textOf("#console .term-status", "live"))
 	b.waitFor("the board booted", xtermHas("Booting hilfarm-sim v1.1.0"))
-	drops := e.tc.boardStats("sim-a").ViewersDrop
-	var done string
-	for i := 1; e.tc.boardStats("sim-a").ViewersDrop == drops; i++ {
+	rec := e.tc.slots["sim-a"].rec
+	for i := 1; rec.Stats().ViewerGaps == 0; i++ {
 		if i > 10 {
-			t.Fatal("10 floods of 1 MB did not drop the page's console websocket")
+			t.Fatal("10 floods of 1 MB did not put the page's console behind the window")
 		}
 		n := 1<<20 + i
-		done = fmt.Sprintf("flood done %d", n)
+		done := fmt.Sprintf("flood done %d", n)
 		if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], fmt.Appendf(nil, "flood %d\r", n)); err != nil {
 			t.Fatal(err)
 		}
 		b.waitFor("the flood ends on the page", xtermHas(done))
 	}
-	// Dropped at least once, the page reconnected and is live again.
-	b.waitFor("the page is live again", textOf("#console .term-status", "live"))
-	if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], []byte("echo after-the-drop\r")); err != nil {
+	// (The marker itself is one line somewhere in the flood's thousands:
+	// xterm.js renders only the rows on screen, so it is not looked for
+	// there; its form is checked in viewer_test.go and by the CLI.)
+	b.waitFor("the page is still live", textOf("#console .term-status", "live"))
+	if st := rec.Stats(); st.ViewersDropped != 0 {
+		t.Errorf("the page's viewer was cut (%+v): it was reading", st)
+	}
+	if err := e.tc.TypeInto(context.Background(), "sim-a", e.actors[RoleOperator], []byte("echo after-the-gap\r")); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("the console goes on", xtermHas("after-the-drop"))
-	b.shot("09-board-after-1013")
+	b.waitFor("the console goes on", xtermHas("after-the-gap"))
+	b.shot("09-board-after-gap")
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
 	}

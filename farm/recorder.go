@@ -40,14 +40,13 @@ type LogSink interface {
 
 // RecorderOptions tune a recorder. Zero values take the defaults.
 type RecorderOptions struct {
-	RingBytes   int           // replay history kept in memory; default 256 KiB
-	BatchBytes  int           // persist when this much is pending; default 64 KiB
-	BatchDelay  time.Duration // or when the oldest pending record is this old; default 200ms
-	MaxPending  int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
-	ViewerQueue int           // records queued per viewer before it is dropped; default 1024
-	MaxJobLag   int           // bytes a job subscription may lag before it fails; default 64 MiB
-	Logger      *slog.Logger
-	Now         func() time.Time
+	RingBytes  int           // replay history kept in memory; default 256 KiB
+	BatchBytes int           // persist when this much is pending; default 64 KiB
+	BatchDelay time.Duration // or when the oldest pending record is this old; default 200ms
+	MaxPending int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
+	MaxJobLag  int           // bytes a job subscription may lag before it fails; default 64 MiB
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// OnLost is called (from the recorder's goroutine, without its lock)
 	// when the console port vanishes (true) or comes back (false).
 	OnLost func(lost bool)
@@ -55,6 +54,13 @@ type RecorderOptions struct {
 	// the end of what earlier runs stored (store.LogEnd), so offsets stay
 	// stable and global across restarts.
 	Start int64
+	// ViewerWindow is how far (bytes) a viewer may fall behind the live
+	// console before it skips to what is kept (a MarkGap); default 16 MiB.
+	// The log's records are shared: this bounds the board, not each viewer.
+	ViewerWindow int
+	// ViewerStall: a viewer whose connection accepts no byte for this long
+	// while records wait for it has stopped reading and is cut; default 10s.
+	ViewerStall time.Duration
 }
 
 func (o *RecorderOptions) defaults() {
@@ -70,8 +76,11 @@ func (o *RecorderOptions) defaults() {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 16 << 20
 	}
-	if o.ViewerQueue <= 0 {
-		o.ViewerQueue = 1024
+	if o.ViewerWindow <= 0 {
+		o.ViewerWindow = defaultViewerWindow
+	}
+	if o.ViewerStall <= 0 {
+		o.ViewerStall = defaultViewerStall
 	}
 	if o.MaxJobLag <= 0 {
 		o.MaxJobLag = 64 << 20
@@ -89,8 +98,8 @@ func (o *RecorderOptions) defaults() {
 // and a timestamp; markers (power, flash, job start and end, port lost and
 // back) are interleaved at offsets. It keeps a ring of recent records for
 // late viewers, persists everything in batches, feeds at most one job
-// subscription losslessly, and fans out to viewers through bounded queues:
-// a viewer that falls behind is dropped (counted), never waited for.
+// subscription losslessly, and shares one log of recent records with every
+// viewer (viewer.go): a viewer is a cursor into it, never waited for.
 //
 // Concurrency: Run is the one goroutine that reads the console; all other
 // methods are safe to call from any goroutine.
@@ -102,14 +111,11 @@ type Recorder struct {
 
 	mu       sync.Mutex
 	offset   int64
-	ring     []store.LogRecord
-	ringSize int
-	viewers  map[*Viewer]struct{}
+	cl       consoleLog // recent records: the replay and the viewers' log (viewer.go)
 	job      *JobConsole
 	pending  []store.LogRecord
 	pendSize int
 	dropped  int64 // records dropped because the store fell behind
-	drops    int64 // viewers dropped for being slow
 	lost     bool
 	wake     chan struct{} // signals the persister: records are pending
 	full     chan struct{} // signals the persister: a batch is full (or a marker waits)
@@ -119,7 +125,7 @@ type Recorder struct {
 // NewRecorder makes a recorder for board; start it with Run.
 func NewRecorder(board string, src ConsoleSource, sink LogSink, o RecorderOptions) *Recorder {
 	o.defaults()
-	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, viewers: map[*Viewer]struct{}{}, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, cl: newConsoleLog(), wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 }
 
 // consoleBoundary is a console that can cut its stream before a power-on
@@ -254,14 +260,8 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 		r.offset += int64(len(rec.Data))
 		r.total += int64(len(rec.Data))
 	}
-	// ring
-	r.ring = append(r.ring, rec)
-	r.ringSize += len(rec.Data) + 32
-	for r.ringSize > r.o.RingBytes && len(r.ring) > 1 {
-		r.ringSize -= len(r.ring[0].Data) + 32
-		r.ring[0] = store.LogRecord{}
-		r.ring = r.ring[1:]
-	}
+	// the replay and the viewers (one shared log)
+	r.cl.append(rec, r.o.RingBytes, r.o.ViewerWindow)
 	// persistence
 	if r.pendSize+len(rec.Data) > r.o.MaxPending {
 		r.dropped++
@@ -284,17 +284,6 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	// the job
 	if r.job != nil && ev.Kind >= 0 {
 		r.job.push(ev, r.o.MaxJobLag)
-	}
-	// viewers
-	for v := range r.viewers {
-		select {
-		case v.ch <- rec:
-		default:
-			delete(r.viewers, v)
-			v.slow = true // before close: a reader reads Slow after seeing C closed
-			close(v.ch)
-			r.drops++
-		}
 	}
 	return rec.Offset
 }
@@ -345,10 +334,7 @@ func (r *Recorder) flush(ctx context.Context) {
 func (r *Recorder) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for v := range r.viewers {
-		delete(r.viewers, v)
-		close(v.ch)
-	}
+	r.cl.closeAll()
 	if r.job != nil {
 		r.job.fail(errors.New("console recorder stopped"))
 		r.job = nil
@@ -373,7 +359,8 @@ func (r *Recorder) Lost() bool {
 type RecorderStats struct {
 	Bytes          int64 // console bytes recorded
 	Viewers        int   // current viewers
-	ViewersDropped int64 // viewers dropped for being slow
+	ViewersDropped int64 // viewers cut for having stopped reading
+	ViewerGaps     int64 // gap markers sent to viewers that fell behind the window
 	RecordsDropped int64 // records the store could not take
 }
 
@@ -381,42 +368,7 @@ type RecorderStats struct {
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return RecorderStats{Bytes: r.total, Viewers: len(r.viewers), ViewersDropped: r.drops, RecordsDropped: r.dropped}
-}
-
-// Viewer is a live view of a board's console (a websocket, the CLI).
-type Viewer struct {
-	ch   chan store.LogRecord
-	slow bool
-}
-
-// C delivers records after the replay. It is closed when the viewer was
-// dropped for being slow (Slow reports true), cancelled, or the recorder stopped.
-func (v *Viewer) C() <-chan store.LogRecord { return v.ch }
-
-// Slow reports whether the viewer was dropped for falling behind. Read it after C is closed.
-func (v *Viewer) Slow() bool { return v.slow }
-
-// Watch returns the recent history (replay) and a viewer that receives
-// every later record. The snapshot and the subscription happen under one
-// lock: no gap, no duplicate.
-func (r *Recorder) Watch() ([]store.LogRecord, *Viewer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	hist := append([]store.LogRecord(nil), r.ring...)
-	v := &Viewer{ch: make(chan store.LogRecord, r.o.ViewerQueue)}
-	r.viewers[v] = struct{}{}
-	return hist, v
-}
-
-// Unwatch stops a viewer and closes its channel (idempotent).
-func (r *Recorder) Unwatch(v *Viewer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.viewers[v]; ok {
-		delete(r.viewers, v)
-		close(v.ch)
-	}
+	return RecorderStats{Bytes: r.total, Viewers: len(r.cl.viewers), ViewersDropped: r.cl.cuts, ViewerGaps: r.cl.gaps, RecordsDropped: r.dropped}
 }
 
 // ErrConsoleBusy is returned by Attach when a job already holds the console.

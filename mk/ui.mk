@@ -40,7 +40,7 @@ ui-shots: ui-deps ## screenshots of every page at 1400x900 and 390x844 (light; d
 
 ui-screenshots: ui-shots
 
-ui-bench: ## console fan-out (10 MB to 50 websocket viewers, one stalled) and pty-to-websocket latency at 115200 baud
+ui-bench: ## console fan-out in-process (10 MB to 1 and 50 websocket viewers) and pty-to-websocket latency at 115200 baud
 	$(GO) test -run '^$$' -bench '^Benchmark(ConsoleFanout|ConsoleLatency)' -benchtime 1x -count 1 -timeout 10m ./farm/
 
 ui-list-bench: ## GET /api/v1/jobs pages (newest, filtered, deep cursor) on a store of 100,000 jobs: ms/page (issue 15: <= 50)

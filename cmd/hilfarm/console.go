@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -186,6 +187,11 @@ func (c *client) attach(ctx context.Context, board string, in *keys, out, errw i
 			return nil
 		case errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater:
 			note("fell behind the console; replaying")
+			continue
+		case errors.Is(err, syscall.ECONNRESET) && ctx.Err() == nil:
+			// The server cuts a viewer that accepted nothing for a while
+			// (a paused terminal): come back and replay.
+			note("the server cut this view (it had stopped reading); replaying")
 			continue
 		case ctx.Err() != nil:
 			return nil
