@@ -105,8 +105,8 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, fmt.Errorf("rack %s: %w", cfg.Name, err)
 	}
 	opts := &server.Options{
-		ServerName:    "hilfarm-rack-" + cfg.Name + "-" + nuid.Next()[:6], // unique: two copies of a rack must not look like a loop
-		DontListen:    true, // a rack opens no port
+		ServerName:    "hilfarm-rack-" + cfg.Name + "-" + nuid.Next()[16:], // unique: two copies of a rack must not look like a loop
+		DontListen:    true,                                                // a rack opens no port
 		NoSigs:        true,
 		PingInterval:  cfg.PingInterval,
 		MaxPingsOut:   cfg.MaxPingsOut,

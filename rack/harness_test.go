@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/rack/linkproxy"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testBoard is a board whose jobs end when the test says so.
@@ -100,6 +101,8 @@ type testRack struct {
 	proxy  *linkproxy.Proxy
 	boards []*testBoard
 }
+
+func init() { passwordCost = bcrypt.MinCost }
 
 func newTestFarm(t *testing.T, ackWait time.Duration, racks map[string][]string) *testFarm {
 	t.Helper()
@@ -224,4 +227,3 @@ func checkLedger(t *testing.T, h *Hub) {
 		}
 	}
 }
-

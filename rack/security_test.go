@@ -49,8 +49,14 @@ func TestSecurity(t *testing.T) {
 	_ = nc1.Publish("console.r2.b1", []byte("spoofed"))
 	_ = nc1.Publish("farm.hb.r2", nil)
 	_ = nc1.Publish("console.r1.b1", []byte("mine"))
-	if s := recv(t, got, 10*time.Second, "r1's own console"); s != "console.r1.b1" {
-		t.Fatalf("hub received %q from r1: a spoofed subject crossed the link", s)
+	for {
+		s := recv(t, got, 10*time.Second, "r1's own console")
+		if s == "console.r1.b1" {
+			break
+		}
+		if s != "farm.hb.r1" { // late copies of the probe above are fine
+			t.Fatalf("hub received %q from r1: a spoofed subject crossed the link", s)
+		}
 	}
 
 	// r1 reads only its own board types' work and has no admin rights.
