@@ -238,3 +238,41 @@ func TestStaleAttemptFenced(t *testing.T) {
 	waitFor(t, 10*time.Second, "JOBS empty", func() bool { return jobsLeft(t, f.hub) == 0 })
 	checkLedger(t, f.hub)
 }
+
+// The hub restarts while a rack runs a job: the ledger (attempts) comes back
+// from its store, the rack relinks by itself, and the result decides the job
+// exactly once.
+func TestHubRestartMidJob(t *testing.T) {
+	t.Parallel()
+	f := newTestFarm(t, 60*time.Second, map[string][]string{"r1": {"stm32"}})
+	b := newTestBoard("b1", "stm32")
+	r1 := f.addRack("r1", f.pw["r1"], b)
+	waitFor(t, 15*time.Second, "leaf link", r1.agent.LinkUp)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := f.hub.Submit(ctx, Job{ID: "j1", Type: "stm32"}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, b.started, 20*time.Second, "j1 to start")
+	if _, err := f.hub.WaitJob(ctx, "j1", func(r JobRecord) bool { return len(r.Attempts) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	f.restartHub()
+	if rec, ok := f.hub.Job("j1"); !ok || len(rec.Attempts) != 1 || rec.Attempts[0].State != "running" {
+		t.Fatalf("ledger after restart: %+v %v", rec, ok)
+	}
+	waitFor(t, 15*time.Second, "the rack to relink to the restarted hub", r1.agent.LinkUp)
+	b.verdicts <- "pass"
+	rec, err := f.hub.WaitJob(ctx, "j1", decided)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Verdict != "pass" || rec.DecidedBy != "j1#1" || len(rec.Attempts) != 1 {
+		t.Fatalf("job record %+v", rec)
+	}
+	if n := eventCount(t, f.hub, "r1"); n != 1 {
+		t.Fatalf("EVENTS holds %d results, want 1", n)
+	}
+	waitFor(t, 10*time.Second, "JOBS empty", func() bool { return jobsLeft(t, f.hub) == 0 })
+	checkLedger(t, f.hub)
+}

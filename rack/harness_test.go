@@ -94,6 +94,20 @@ type testFarm struct {
 	dir     string
 	ackWait time.Duration
 	pw      map[string]string
+	hubCfg  HubConfig
+}
+
+// restartHub stops the hub and starts it again on the same store and port.
+func (f *testFarm) restartHub() {
+	f.t.Helper()
+	f.hub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := NewHub(ctx, f.hubCfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.hub = h
 }
 
 type testRack struct {
@@ -130,14 +144,16 @@ func newTestFarm(t *testing.T, ackWait time.Duration, racks map[string][]string)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	f.hub, err = NewHub(ctx, HubConfig{
+	f.hubCfg = HubConfig{
 		DataDir: filepath.Join(f.dir, "hub"), LeafHost: "127.0.0.1", LeafPort: -1, TLS: tlsc,
 		Racks: recs, AckWait: ackWait, Logger: slog.New(f.hubLog.handler()),
-	})
+	}
+	f.hub, err = NewHub(ctx, f.hubCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(f.hub.Close)
+	f.hubCfg.LeafPort = f.hub.LeafPort() // a restarted hub listens where racks dial
+	t.Cleanup(func() { f.hub.Close() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			f.hubLog.mu.Lock()

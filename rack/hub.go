@@ -170,9 +170,6 @@ type Hub struct {
 	types    map[string]bool
 	consumed jetstream.ConsumeContext
 	claimSub *nats.Subscription
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // NewHub starts the hub's embedded server, creates its streams and buckets
