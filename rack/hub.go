@@ -846,3 +846,52 @@ func (h *Hub) WatchConsole(rackName, board string, fn func([]byte)) (*nats.Subsc
 	}
 	return h.nc.Subscribe("console."+rackName+"."+board, func(m *nats.Msg) { fn(m.Data) })
 }
+
+// WatchRacks re-reads RacksDir every interval and applies it when a record
+// changed, so `hilfarm rack add` and `hilfarm rack revoke` take effect on a
+// running hub. It returns when ctx ends.
+func (h *Hub) WatchRacks(ctx context.Context, every time.Duration) error {
+	if h.cfg.RacksDir == "" {
+		return errors.New("hub: no racks directory to watch")
+	}
+	last, err := LoadRecords(h.cfg.RacksDir)
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		recs, err := LoadRecords(h.cfg.RacksDir)
+		if err != nil {
+			h.log.Warn("racks directory unreadable; keeping the current credentials", "err", err)
+			continue
+		}
+		if sameRecords(last, recs) {
+			continue
+		}
+		if err := h.SetRecords(ctx, recs); err != nil {
+			h.log.Error("apply rack credentials", "err", err)
+			continue
+		}
+		h.log.Info("rack credentials reloaded", "racks", len(recs))
+		last = recs
+	}
+}
+
+func sameRecords(a, b []Record) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Name != y.Name || x.PassHash != y.PassHash || x.Revoked != y.Revoked || fmt.Sprint(x.Types) != fmt.Sprint(y.Types) {
+			return false
+		}
+	}
+	return true
+}

@@ -118,3 +118,41 @@ func TestSecurity(t *testing.T) {
 		t.Error("a job for a type only the revoked rack had was accepted")
 	}
 }
+
+// A revocation written to the racks directory (what `hilfarm rack revoke`
+// does) reaches a running hub through WatchRacks.
+func TestRevokeByRacksDir(t *testing.T) {
+	t.Parallel()
+	f := newTestFarm(t, 30*time.Second, map[string][]string{"r1": {"stm32"}})
+	// Move the farm's records to a directory and restart the hub on it.
+	dir := t.TempDir()
+	for _, r := range f.hubCfg.Racks {
+		if err := SaveRecord(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.hubCfg.Racks, f.hubCfg.RacksDir = nil, dir
+	f.restartHub()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.hub.WatchRacks(ctx, 100*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	r1 := f.addRack("r1", f.pw["r1"])
+	waitFor(t, 15*time.Second, "leaf link", r1.agent.LinkUp)
+	recs, err := LoadRecords(dir)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%v %v", recs, err)
+	}
+	recs[0].Revoked = true
+	if err := SaveRecord(dir, recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := f.hubLog.count(`authentication error - User "r1"`)
+	waitFor(t, 10*time.Second, "r1's link to drop", func() bool { return !r1.agent.LinkUp() })
+	waitFor(t, 15*time.Second, "r1's reconnect to be refused", func() bool {
+		return f.hubLog.count(`authentication error - User "r1"`) >= before+1
+	})
+	if r1.agent.LinkUp() {
+		t.Fatal("revoked rack relinked")
+	}
+}
