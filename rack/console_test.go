@@ -16,16 +16,20 @@ func TestConsoleOnlyWhileWatched(t *testing.T) {
 	f := newTestFarm(t, 60*time.Second, map[string][]string{"r1": {"stm32"}})
 	r1 := f.addRack("r1", f.pw["r1"])
 	waitFor(t, 15*time.Second, "leaf link", r1.agent.LinkUp)
-	// Random bytes: the leaf link compresses (s2), so text would shrink.
-	chunk := make([]byte, 4096)
-	if _, err := rand.Read(chunk); err != nil {
-		t.Fatal(err)
+	// Fresh random bytes for every chunk: the leaf link may compress (s2,
+	// chosen by RTT), and text or a repeated chunk would shrink.
+	const chunkSize, chunks = 4096, 128 // 512 KiB
+	chunk := make([]byte, chunkSize)
+	fresh := func() []byte {
+		if _, err := rand.Read(chunk); err != nil {
+			t.Fatal(err)
+		}
+		return chunk
 	}
-	const chunks = 128 // 512 KiB
 
 	before := r1.proxy.Up.Load()
 	for range chunks {
-		if err := r1.agent.Console("b1", chunk); err != nil {
+		if err := r1.agent.Console("b1", fresh()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +78,7 @@ func TestConsoleOnlyWhileWatched(t *testing.T) {
 	base := n.Load()
 	before = r1.proxy.Up.Load()
 	for range chunks {
-		if err := r1.agent.Console("b1", chunk); err != nil {
+		if err := r1.agent.Console("b1", fresh()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -183,10 +183,10 @@ func (p *Proxy) copy(dst, src net.Conn, down bool, count *atomic.Int64) {
 			if _, ok := p.gate(down); !ok {
 				return
 			}
+			count.Add(int64(k)) // before the write: a reader that saw the bytes arrive sees them counted
 			if _, werr := dst.Write(buf[:k]); werr != nil {
 				return
 			}
-			count.Add(int64(k))
 			if rate > 0 {
 				time.Sleep(time.Duration(k) * time.Second / time.Duration(rate))
 			}
