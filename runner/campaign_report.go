@@ -96,7 +96,7 @@ func campaignFailures(c *Campaign) string {
 			fmt.Fprintf(&b, ", cut at %s", delayList(it.CutDelays))
 		}
 		if it.Message != "" {
-			fmt.Fprintf(&b, ": %s", firstLine(it.Message))
+			fmt.Fprintf(&b, ": %s", headline(it.Message))
 		}
 	}
 	return b.String()
@@ -162,7 +162,7 @@ func CampaignSummary(name string, c *Campaign, replay string) string {
 			fmt.Fprintf(&b, " (cut at %s)", delayList(it.CutDelays))
 		}
 		if it.Message != "" {
-			fmt.Fprintf(&b, ": %s", firstLine(it.Message))
+			fmt.Fprintf(&b, ": %s", headline(it.Message))
 		}
 		b.WriteByte('\n')
 		if replay != "" && len(it.CutDelays) > 0 {
@@ -173,4 +173,22 @@ func CampaignSummary(name string, c *Campaign, replay string) string {
 		fmt.Fprintf(&b, "  replay the whole campaign: %s\n", strings.Replace(replay, " run ", fmt.Sprintf(" run --seed %d ", c.Seed), 1))
 	}
 	return b.String()
+}
+
+// headline is a one-line form of a failure message for summaries: its first
+// line without a dangling "; last console lines:" label, followed by the
+// last console line when the message carries them.
+func headline(msg string) string {
+	first, rest, _ := strings.Cut(msg, "\n")
+	const label = "; last console lines:"
+	if !strings.HasSuffix(first, label) {
+		return first
+	}
+	first = strings.TrimSuffix(first, label)
+	lines := strings.Split(strings.TrimRight(rest, "\n"), "\n")
+	last := strings.TrimSpace(strings.TrimPrefix(lines[len(lines)-1], "  | "))
+	if last == "" || last == "(nothing)" {
+		return first + "; console empty"
+	}
+	return fmt.Sprintf("%s; last console line %q", first, last)
 }

@@ -182,3 +182,17 @@ func TestMergeCampaignsElided(t *testing.T) {
 		t.Errorf("re-binned histogram counts %d", n)
 	}
 }
+
+func TestHeadlineDropsDanglingConsoleLabel(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"expected text \"ok\" within 1s; waited 1s; last console lines:\n  | boot\n  | panic: x", `expected text "ok" within 1s; waited 1s; last console line "panic: x"`},
+		{"console silent for 2s; last console lines:\n  (nothing)", "console silent for 2s; console empty"},
+		{"flash failed: exit 1", "flash failed: exit 1"},
+		{"two\nlines", "two"},
+	}
+	for _, c := range cases {
+		if got := headline(c.in); got != c.want {
+			t.Errorf("headline(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
