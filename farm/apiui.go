@@ -69,13 +69,9 @@ func (a *API) trends(w http.ResponseWriter, r *http.Request, _ Principal) error 
 	if spec == "" || measure == "" {
 		return badRequest("trends wants ?spec=NAME&measure=NAME[&limit=N]")
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000")
-		}
-		limit = n
+	limit, err := trendLimit(q.Get("limit"))
+	if err != nil {
+		return err
 	}
 	pts, err := a.c.Trend(r.Context(), spec, measure, limit)
 	if err != nil {
@@ -424,4 +420,16 @@ func (a *API) live(w http.ResponseWriter, r *http.Request, _ Principal) error {
 			return nil
 		}
 	}
+}
+
+// trendLimit parses a trends endpoint's ?limit= (0 when absent: the default).
+func trendLimit(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > 10000 {
+		return 0, badRequest("limit must be a number from 1 to 10000")
+	}
+	return n, nil
 }

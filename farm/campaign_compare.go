@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/hilfarm/hilfarm/runner"
@@ -96,13 +95,7 @@ func compareCampaigns(runs []specRun, base, cand string) []CampaignComparison {
 	parts := map[string]*[2][]*runner.Campaign{}
 	var order []string
 	for _, r := range runs {
-		side := -1
-		switch r.job.Firmware.SHA256 {
-		case base:
-			side = 0
-		case cand:
-			side = 1
-		}
+		side := sideOf(r.job.Firmware.SHA256, base, cand)
 		if side < 0 {
 			continue
 		}
@@ -329,13 +322,9 @@ func (a *API) campaignTrends(w http.ResponseWriter, r *http.Request, _ Principal
 	if len(spec) > 1024 || len(test) > 1024 || len(q.Get("stat")) > 1024 {
 		return badRequest("spec, test and stat are at most 1024 bytes")
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000")
-		}
-		limit = n
+	limit, err := trendLimit(q.Get("limit"))
+	if err != nil {
+		return err
 	}
 	pts, err := a.c.CampaignTrend(r.Context(), spec, test, q.Get("stat"), limit)
 	if err != nil {

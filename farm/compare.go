@@ -110,13 +110,7 @@ func (c *Controller) Compare(ctx context.Context, spec, base, cand string) (*Com
 	meas := map[string]*magg{}
 	var morder []string
 	for _, r := range runs {
-		side := -1
-		switch r.job.Firmware.SHA256 {
-		case base:
-			side = 0
-		case cand:
-			side = 1
-		}
+		side := sideOf(r.job.Firmware.SHA256, base, cand)
 		if side < 0 {
 			continue
 		}
@@ -282,4 +276,16 @@ func (c *Controller) Measurements(ctx context.Context, spec string) ([]string, e
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// sideOf says which side of a comparison a firmware digest is on: 0 the
+// baseline, 1 the candidate, -1 neither.
+func sideOf(sha, base, cand string) int {
+	switch sha {
+	case base:
+		return 0
+	case cand:
+		return 1
+	}
+	return -1
 }
