@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 )
 
 // startEnvProfile writes a CPU profile of the whole process to the file
@@ -11,12 +13,15 @@ import (
 // (main calls it before exiting). It is how the console benchmarks profile
 // the real binary doing their work (`hilfarm run`, `hilfarm serve`); a
 // long-running serve is better profiled with serve --pprof. Errors are
-// printed and profiling is skipped: the command still runs.
+// printed and profiling is skipped: the command still runs. A "%p" in the
+// name becomes the process id, so a benchmark that starts several commands
+// (serve, submit) gets one profile each.
 func startEnvProfile() (stop func()) {
 	path := os.Getenv("HILFARM_CPUPROFILE")
 	if path == "" {
 		return func() {}
 	}
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hilfarm: HILFARM_CPUPROFILE: %v\n", err)
