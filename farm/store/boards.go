@@ -48,10 +48,26 @@ func (db *DB) AppendLog(ctx context.Context, board string, recs []LogRecord) err
 }
 
 // Log returns a board's log records with from <= offset < to (to < 0: no
-// upper bound), in stream order, at most limit records (0: no limit).
+// upper bound), in stream order, at most limit records (0: no limit). A
+// stored data record may hold several reads (the recorder merges them): one
+// that straddles from or to is cut to the range, so the records returned
+// hold exactly the range's bytes.
 func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) ([]LogRecord, error) {
+	// The data record that covers from, if one starts before it.
+	start := from
+	var prev int64
+	var prevLen int64
+	err := db.r.QueryRowContext(ctx, `SELECT offset, length(data) FROM board_log
+		WHERE board = ? AND offset < ? AND kind = 'data' ORDER BY offset DESC LIMIT 1`, board, from).Scan(&prev, &prevLen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case prev+prevLen > from:
+		start = prev
+	}
 	q := "SELECT offset, at_ms, kind, data FROM board_log WHERE board = ? AND offset >= ?"
-	args := []any{board, from}
+	args := []any{board, start}
 	if to >= 0 {
 		q += " AND offset < ?"
 		args = append(args, to)
@@ -61,7 +77,7 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 	q += " ORDER BY offset, kind = 'data', rowid"
 	if limit > 0 {
 		q += " LIMIT ?"
-		args = append(args, limit)
+		args = append(args, limit+1) // +1: a marker before from may be skipped
 	}
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -76,7 +92,20 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 			return nil, err
 		}
 		r.At = fromMS(at)
+		if r.Offset < from {
+			if r.Kind != "data" {
+				continue
+			}
+			r.Data = r.Data[from-r.Offset:]
+			r.Offset = from
+		}
+		if to >= 0 && r.Kind == "data" && r.Offset+int64(len(r.Data)) > to {
+			r.Data = r.Data[:to-r.Offset]
+		}
 		out = append(out, r)
+		if limit > 0 && len(out) == limit {
+			break
+		}
 	}
 	return out, rows.Err()
 }
