@@ -745,7 +745,11 @@ func (c *Controller) Subscribe(ctx context.Context, jobID string, after int64) (
 	if _, err := c.db.Job(ctx, jobID); err != nil {
 		return nil, nil, nil, err
 	}
-	return c.hub.subscribe(ctx, c.db, jobID, after)
+	replay, live, stop, err := c.hub.subscribe(ctx, c.db, jobID, after)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c.expandConsole(replay), live, stop, nil
 }
 
 // Stats are the controller's counters, read at scrape time.

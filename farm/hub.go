@@ -81,10 +81,15 @@ func (h *hub) drop(jobID string, s *sub) {
 }
 
 // publish sends stored events to the job's subscribers; final closes them
-// after the last event.
-func (h *hub) publish(jobID string, evs []store.Event, final bool) {
+// after the last event. expand, when not nil, turns stored events into what
+// subscribers get (console references into console bytes); it is called
+// only when the job has subscribers.
+func (h *hub) publish(jobID string, evs []store.Event, final bool, expand func([]store.Event) []store.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if expand != nil && len(h.subs[jobID]) > 0 {
+		evs = expand(evs)
+	}
 	for s := range h.subs[jobID] {
 		for _, e := range evs {
 			if e.Seq <= s.minSeq {

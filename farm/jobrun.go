@@ -181,7 +181,7 @@ func (c *Controller) runAttempt(ctx context.Context, j *store.Job, s *slot, jc *
 		return nil, err
 	}
 	fw := specs.Firmware{Name: j.Firmware.Name, Version: j.Firmware.Version, SHA256: j.Firmware.SHA256, Path: c.firmwarePath(j.Firmware.SHA256)}
-	pump := newEventPump(c, j.ID)
+	pump := newEventPump(c, j.ID, s)
 	defer pump.close()
 	opts := c.cfg.Runner
 	opts.Events = pump.add
@@ -308,28 +308,37 @@ func (c *Controller) publishState(j *store.Job, attempt int, _ string) {
 		c.log.Error("storing a state event", "job", j.ID, "err", err)
 		return
 	}
-	c.hub.publish(j.ID, evs, store.Final(j.State))
+	c.hub.publish(j.ID, evs, store.Final(j.State), nil)
 	c.notify()
 }
 
 // eventPump takes the runner's events without ever making it wait: they
 // queue in memory and one goroutine stores them in batches and publishes
 // them to subscribers.
+//
+// Console output is not stored twice: the board's recorder already stores
+// every byte in the board log, so the job's console events are stored as
+// references to ranges of that log (consoleref.go) and expanded when a
+// subscriber reads them. Consecutive chunks are merged into one reference
+// of up to maxConsoleEvent bytes.
 type eventPump struct {
 	c     *Controller
 	job   string
+	board string
+	rec   *Recorder
 	mu    sync.Mutex
 	queue []store.Event
 	kick  chan struct{}
 	done  chan struct{}
 	drops int
-	// con is console output not yet queued: consecutive chunks are
-	// merged (up to maxConsoleEvent bytes) into one event, so a flood
-	// costs one JSON encoding and one stored row per ~64 KiB, not per
-	// read. conAt is the time of its first chunk.
-	con   []byte
-	conAt time.Time
-	cons  [][]byte // the data of the queued console events (Data nil), in order
+	// con is console output not yet queued: the board log range
+	// [conFrom, conTo), whose first chunk was read at conAt.
+	conFrom, conTo int64
+	conAt          time.Time
+	conOn          bool
+	// logTo is the end of the board log range the queued references name:
+	// the recorder must have stored it before they are.
+	logTo int64
 }
 
 // maxConsoleEvent bounds the console bytes merged into one job event, and
@@ -340,19 +349,27 @@ const (
 	consoleDelay    = 20 * time.Millisecond
 )
 
-// onlyConsole reports whether nothing but merged console output waits.
+// onlyConsole reports whether nothing but console output waits.
 func (p *eventPump) onlyConsole() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.queue) == 0 && len(p.con) > 0
+	if p.conOn {
+		return true
+	}
+	for _, e := range p.queue {
+		if e.Type != "console" {
+			return false
+		}
+	}
+	return len(p.queue) > 0
 }
 
 // maxQueuedEvents bounds the pump's memory; console events beyond it are
 // dropped (the board log still has every byte).
 const maxQueuedEvents = 100000
 
-func newEventPump(c *Controller, job string) *eventPump {
-	p := &eventPump{c: c, job: job, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newEventPump(c *Controller, job string, s *slot) *eventPump {
+	p := &eventPump{c: c, job: job, board: s.cfg.Name, rec: s.rec, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go p.run()
 	return p
 }
@@ -360,17 +377,19 @@ func newEventPump(c *Controller, job string) *eventPump {
 func (p *eventPump) add(ev runner.Event) {
 	if co, ok := ev.(runner.ConsoleOutput); ok {
 		p.mu.Lock()
-		first := len(p.con) == 0
-		if first {
-			p.conAt = co.Time
+		if p.conOn && (co.Offset != p.conTo || p.conTo-p.conFrom >= maxConsoleEvent) {
+			p.queueConsoleLocked()
 		}
-		p.con = append(p.con, co.Data...)
-		full := len(p.con) >= maxConsoleEvent
-		if full {
+		first := !p.conOn
+		if first {
+			p.conOn, p.conFrom, p.conTo, p.conAt = true, co.Offset, co.Offset, co.Time
+		}
+		p.conTo += int64(len(co.Data))
+		if p.conTo-p.conFrom >= maxConsoleEvent {
 			p.queueConsoleLocked()
 		}
 		p.mu.Unlock()
-		if first || full {
+		if first {
 			p.wake()
 		}
 		return
@@ -394,23 +413,22 @@ func (p *eventPump) wake() {
 	}
 }
 
-// queueConsoleLocked queues the merged console output as one event (p.mu
-// held); the pump encodes it (Data nil until then). Beyond
-// maxQueuedEvents it is dropped (the board log still has every byte).
-// While the pump is busy storing a batch, the console output of that time
-// is merged into one event.
+// queueConsoleLocked queues the merged console output as one reference to
+// the board log (p.mu held). Beyond maxQueuedEvents it is dropped (the
+// board log still has every byte). While the pump is busy storing a batch,
+// the console output of that time is merged.
 func (p *eventPump) queueConsoleLocked() {
-	if len(p.con) == 0 {
+	if !p.conOn {
 		return
 	}
+	p.conOn = false
 	if len(p.queue) >= maxQueuedEvents {
 		p.drops++
-		p.con = nil
 		return
 	}
-	p.queue = append(p.queue, store.Event{At: p.conAt, Type: runner.ConsoleOutput{}.Type()})
-	p.cons = append(p.cons, p.con)
-	p.con = nil
+	p.queue = append(p.queue, store.Event{At: p.conAt, Type: runner.ConsoleOutput{}.Type(),
+		Data: encodeConsoleRef(p.board, p.conFrom, p.conTo, p.conAt)})
+	p.logTo = max(p.logTo, p.conTo)
 }
 
 func (p *eventPump) run() {
@@ -418,9 +436,9 @@ func (p *eventPump) run() {
 	for {
 		_, ok := <-p.kick
 		if ok && p.onlyConsole() {
-			// Console output alone waits up to consoleDelay for more (a
-			// full event or any other event ends the wait): a flood is
-			// stored in 64 KiB events, not one per read.
+			// Console output alone waits consoleDelay for more (any other
+			// event ends the wait): a flood is stored and published
+			// every consoleDelay, not per read.
 			t := time.NewTimer(consoleDelay)
 			select {
 			case _, ok = <-p.kick:
@@ -430,41 +448,24 @@ func (p *eventPump) run() {
 		}
 		p.mu.Lock()
 		p.queueConsoleLocked()
-		batch, cons := p.queue, p.cons
-		p.queue, p.cons = nil, nil
+		batch, logTo := p.queue, p.logTo
+		p.queue = nil
 		p.mu.Unlock()
-		batch = p.encodeConsole(batch, cons)
 		if len(batch) > 0 {
+			// A reference is stored only once what it names is: a reader
+			// never finds a console event whose bytes are not there yet.
+			p.rec.SyncTo(context.Background(), logTo)
 			evs, err := p.c.db.AppendEvents(context.Background(), p.job, batch)
 			if err != nil {
 				p.c.log.Error("storing job events", "job", p.job, "events", len(batch), "err", err)
 			} else {
-				p.c.hub.publish(p.job, evs, false)
+				p.c.hub.publish(p.job, evs, false, p.c.expandConsole)
 			}
 		}
 		if !ok {
 			return
 		}
 	}
-}
-
-// encodeConsole fills in the JSON of the batch's console events (those
-// with no Data), whose bytes are cons in order.
-func (p *eventPump) encodeConsole(batch []store.Event, cons [][]byte) []store.Event {
-	out := batch[:0]
-	for _, ev := range batch {
-		if ev.Data == nil {
-			data, err := runner.ConsoleOutput{Time: ev.At, Data: cons[0]}.MarshalJSON()
-			cons = cons[1:]
-			if err != nil {
-				p.c.log.Error("event not serialisable", "job", p.job, "type", ev.Type, "err", err)
-				continue
-			}
-			ev.Data = data
-		}
-		out = append(out, ev)
-	}
-	return out
 }
 
 // close flushes the queue and stops the pump.

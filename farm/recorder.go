@@ -41,7 +41,7 @@ type LogSink interface {
 // RecorderOptions tune a recorder. Zero values take the defaults.
 type RecorderOptions struct {
 	RingBytes  int           // replay history kept in memory; default 256 KiB
-	BatchBytes int           // persist when this much is pending; default 64 KiB
+	BatchBytes int           // persist when this much is pending; default 1 MiB
 	BatchDelay time.Duration // or when the oldest pending record is this old; default 200ms
 	MaxPending int           // bytes waiting for the store before records are dropped (counted); default 16 MiB
 	MaxJobLag  int           // bytes a job subscription may lag before it fails; default 64 MiB
@@ -68,7 +68,7 @@ func (o *RecorderOptions) defaults() {
 		o.RingBytes = 256 << 10
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 64 << 10
+		o.BatchBytes = 1 << 20
 	}
 	if o.BatchDelay <= 0 {
 		o.BatchDelay = 200 * time.Millisecond
@@ -120,12 +120,36 @@ type Recorder struct {
 	wake     chan struct{} // signals the persister: records are pending
 	full     chan struct{} // signals the persister: a batch is full (or a marker waits)
 	total    int64         // console bytes recorded
+	// stored is the offset up to which every record is in the store (or
+	// was given up on: dropped or failed); flushed is closed and replaced
+	// whenever it moves or the recorder stops (stopped).
+	stored  int64
+	flushed chan struct{}
+	stopped bool
+	// inSlab is the slab (whole) the chunk being added was read into, at
+	// inAt; pendSlab and pendFrom say the same of the last pending record,
+	// when it is data read into a slab. A chunk that continues it in the
+	// same slab is merged into it (see coalesceBytes).
+	inSlab, pendSlab []byte
+	inAt, pendFrom   int
 }
+
+// Stored rows merge console data: a chunk read right after the last
+// pending one, into the same slab, within coalesceWindow of its first
+// byte's time, extends that record (up to coalesceBytes) instead of adding
+// one. A flood of 4 KiB reads is stored in a few hundred rows, not
+// thousands, with no copy; a slow console's timestamps keep their
+// precision.
+const (
+	coalesceBytes  = 256 << 10
+	coalesceWindow = 20 * time.Millisecond
+)
 
 // NewRecorder makes a recorder for board; start it with Run.
 func NewRecorder(board string, src ConsoleSource, sink LogSink, o RecorderOptions) *Recorder {
 	o.defaults()
-	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, cl: newConsoleLog(), wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+	return &Recorder{board: board, src: src, sink: sink, o: o, offset: o.Start, stored: o.Start, cl: newConsoleLog(),
+		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), flushed: make(chan struct{})}
 }
 
 // consoleBoundary is a console that can cut its stream before a power-on
@@ -158,8 +182,16 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if cr, ok := r.src.(runner.ConsoleReader); ok {
 		wake := context.AfterFunc(ctx, cr.Wake)
 		defer wake()
-		buf := make([]byte, 32<<10)
+		// Reads go straight into a slab that is never overwritten: each
+		// chunk's Data is a piece of it that the ring, the store batch, the
+		// job and every viewer share (no copy per chunk). A slab is let go
+		// (to the GC) once less than a read's worth is left.
+		var slab []byte
 		for ctx.Err() == nil {
+			if cap(slab)-len(slab) < readChunk {
+				slab = make([]byte, 0, slabBytes)
+			}
+			buf := slab[len(slab) : len(slab)+readChunk]
 			ev, err := cr.ReadEvent(buf, time.Time{})
 			switch {
 			case errors.Is(err, runner.ErrNoEvent):
@@ -168,11 +200,20 @@ func (r *Recorder) Run(ctx context.Context) error {
 				return nil // closed
 			}
 			if ev.Kind == runner.ConsoleData {
-				// The one copy of these bytes: the ring, the store batch,
-				// the job and every viewer share it.
-				ev.Data = bytes.Clone(ev.Data)
+				if len(ev.Data) > 0 && &ev.Data[0] == &buf[0] {
+					r.mu.Lock()
+					r.inSlab, r.inAt = slab[:cap(slab)], len(slab)
+					r.mu.Unlock()
+					slab = slab[:len(slab)+len(ev.Data)]
+					ev.Data = ev.Data[:len(ev.Data):len(ev.Data)] // no append may reach the rest of the slab
+				} else {
+					ev.Data = bytes.Clone(ev.Data) // not read into buf (a reader's own buffer)
+				}
 			}
 			r.handle(ev)
+			r.mu.Lock()
+			r.inSlab = nil
+			r.mu.Unlock()
 		}
 		return nil
 	}
@@ -189,6 +230,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Sizes of the recorder's reads: one read takes at most readChunk bytes,
+// into a slab of slabBytes.
+const (
+	readChunk = 32 << 10
+	slabBytes = 256 << 10
+)
 
 // Boundary cuts the board's console before a power-on: what the console
 // still has from before is recorded ahead of it, and the job attached
@@ -256,6 +304,7 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec.Offset = r.offset
+	ev.Offset = r.offset
 	if rec.Kind == kindData {
 		r.offset += int64(len(rec.Data))
 		r.total += int64(len(rec.Data))
@@ -272,7 +321,7 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 			default:
 			}
 		}
-		r.pending = append(r.pending, rec)
+		r.appendPendingLocked(rec)
 		r.pendSize += len(rec.Data)
 		if r.pendSize >= r.o.BatchBytes || rec.Kind != kindData {
 			select {
@@ -286,6 +335,25 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 		r.job.push(ev, r.o.MaxJobLag)
 	}
 	return rec.Offset
+}
+
+// appendPendingLocked adds rec to the store batch, merged into the last
+// record when it continues it in the same slab (see coalesceBytes).
+func (r *Recorder) appendPendingLocked(rec store.LogRecord) {
+	if n := len(r.pending); n > 0 && rec.Kind == kindData && r.inSlab != nil && r.pendSlab != nil && &r.inSlab[0] == &r.pendSlab[0] {
+		last := &r.pending[n-1]
+		end := r.inAt + len(rec.Data)
+		if last.Offset+int64(len(last.Data)) == rec.Offset && r.pendFrom+len(last.Data) == r.inAt &&
+			end-r.pendFrom <= coalesceBytes && rec.At.Sub(last.At) <= coalesceWindow {
+			last.Data = r.inSlab[r.pendFrom:end:end]
+			return
+		}
+	}
+	r.pending = append(r.pending, rec)
+	r.pendSlab = nil
+	if rec.Kind == kindData && r.inSlab != nil {
+		r.pendSlab, r.pendFrom = r.inSlab, r.inAt
+	}
 }
 
 // persist writes pending records in batches: when BatchBytes are pending,
@@ -316,24 +384,60 @@ func (r *Recorder) persist(ctx context.Context, stop <-chan struct{}) {
 func (r *Recorder) flush(ctx context.Context) {
 	r.mu.Lock()
 	batch := r.pending
-	r.pending, r.pendSize = nil, 0
+	r.pending, r.pendSize, r.pendSlab = nil, 0, nil
+	end := r.offset // every record added so far is in batch (or was dropped)
 	r.mu.Unlock()
-	if len(batch) == 0 || r.sink == nil {
-		return
+	if len(batch) > 0 && r.sink != nil {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := r.sink.AppendLog(ctx, r.board, batch)
+		cancel()
+		if err != nil {
+			r.o.Logger.Error("console log not persisted", "board", r.board, "records", len(batch), "err", err)
+			r.mu.Lock()
+			r.dropped += int64(len(batch))
+			r.mu.Unlock()
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := r.sink.AppendLog(ctx, r.board, batch); err != nil {
-		r.o.Logger.Error("console log not persisted", "board", r.board, "records", len(batch), "err", err)
+	r.mu.Lock()
+	if end > r.stored && !r.stopped {
+		r.stored = end
+		close(r.flushed)
+		r.flushed = make(chan struct{})
+	}
+	r.mu.Unlock()
+}
+
+// SyncTo waits until the board's log is in the store up to offset off (or
+// the part of it the store could not take was given up on), asking the
+// persister to write now rather than at its next batch. It returns early
+// when ctx ends or the recorder stops.
+func (r *Recorder) SyncTo(ctx context.Context, off int64) {
+	for {
 		r.mu.Lock()
-		r.dropped += int64(len(batch))
+		done, ch := r.stored >= off || r.stopped, r.flushed
 		r.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case r.full <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
 func (r *Recorder) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.stopped {
+		r.stopped = true
+		close(r.flushed)
+	}
 	r.cl.closeAll()
 	if r.job != nil {
 		r.job.fail(errors.New("console recorder stopped"))
@@ -410,7 +514,11 @@ type JobConsole struct {
 	pumpDone chan struct{}
 }
 
-var _ runner.ConsoleReader = (*JobConsole)(nil)
+var _ runner.StableReader = (*JobConsole)(nil)
+
+// StableData says the data ReadEvent returns is never overwritten: it is
+// the recorder's records, shared read-only (runner.StableReader).
+func (j *JobConsole) StableData() bool { return true }
 
 // ReadEvent returns the next queued event (see runner.ConsoleReader). Data
 // is shared with the recorder's history: the caller must not modify it.

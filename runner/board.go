@@ -52,6 +52,9 @@ type ConsoleEvent struct {
 	Data []byte    // ConsoleData: owned by the receiver
 	At   time.Time // when the bytes were read
 	Err  error     // ConsoleLost: the cause
+	// Offset is, for ConsoleData of a recorded console (package farm's
+	// recorder), where Data starts in the board's stored log; 0 otherwise.
+	Offset int64
 }
 
 // Console is a board's console as a job sees it: a lossless stream of
@@ -84,6 +87,15 @@ type ConsoleReader interface {
 	// Wake makes a pending ReadEvent, or else the next one, return
 	// ErrNoEvent. Safe from any goroutine.
 	Wake()
+}
+
+// StableReader is implemented by a ConsoleReader whose ConsoleData is
+// never overwritten after it is returned (package farm's job console hands
+// out its recorder's records): the runner then passes it to its event sink
+// without a copy. Data must still not be modified by anyone.
+type StableReader interface {
+	ConsoleReader
+	StableData() bool
 }
 
 // Flasher writes a firmware candidate to a board. Output of the flash tool

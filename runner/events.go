@@ -106,6 +106,9 @@ type StepFinished struct {
 type ConsoleOutput struct {
 	Time time.Time `json:"time"` // when the bytes were read
 	Data []byte    `json:"-"`
+	// Offset is the console event's Offset: where Data starts in the
+	// board's recorded log, when the console is recorded (serve).
+	Offset int64 `json:"-"`
 }
 
 // ConsoleGap says the console was lost (Lost true, Err the cause) or came back.

@@ -23,7 +23,7 @@ func (e *engine) pulled(ev ConsoleEvent, err error) {
 		}
 		return
 	}
-	if ev.Kind == ConsoleData && e.opts.Events != nil {
+	if ev.Kind == ConsoleData && e.opts.Events != nil && !e.stableData {
 		ev.Data = bytes.Clone(ev.Data) // the sink may keep it; the read buffer is reused
 	}
 	e.handle(ev)

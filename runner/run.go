@@ -140,6 +140,7 @@ type engine struct {
 	events     <-chan ConsoleEvent
 	reader     ConsoleReader
 	rbuf       []byte
+	stableData bool // the reader's data is never overwritten: no copy for the event sink
 	win        window
 	consumed   int64 // expects match after this offset
 	unsearched int   // bytes appended since the last search
@@ -193,6 +194,9 @@ func Run(ctx context.Context, job Job, opts Options) (*Result, error) {
 	e := &engine{job: job, spec: job.Spec, b: job.Board, opts: opts, now: opts.Now}
 	if r, ok := job.Board.Console.(ConsoleReader); ok {
 		e.reader, e.rbuf = r, make([]byte, readBuf)
+		if sr, ok := r.(StableReader); ok {
+			e.stableData = sr.StableData()
+		}
 	} else {
 		e.events = job.Board.Console.Events()
 	}
@@ -794,7 +798,7 @@ func (e *engine) handle(ev ConsoleEvent) {
 		} else {
 			e.noteRead(ev.At)
 		}
-		e.emit(ConsoleOutput{Time: at, Data: ev.Data})
+		e.emit(ConsoleOutput{Time: at, Data: ev.Data, Offset: ev.Offset})
 		if e.rec != nil {
 			e.rec.write(ev.Data)
 		}
