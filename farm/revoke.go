@@ -3,20 +3,24 @@ package farm
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/internal/filewatch"
 )
 
 // Revocation is immediate (docs/api.md, "Tokens"): tokens are revoked by
 // `hilfarm token revoke` in another process, straight in the store, so the
-// API looks for new revocations every RevokeCheckEvery (one indexed read
-// of a small table). A revoked token's websockets are closed with 1008
+// API looks for new revocations (one indexed read of a small table)
+// whenever the store's files change (inotify: an idle controller does not
+// poll), at most once per RevokeCheckEvery while the store is busy. Where
+// inotify is not available it looks every RevokeCheckEvery. A revoked token's websockets are closed with 1008
 // "token revoked" and the boards it holds are released (audited); its next
 // request is refused as before.
 
-// RevokeCheckEvery is how often the API looks for revoked tokens.
+// RevokeCheckEvery bounds how often the API looks for revoked tokens.
 const RevokeCheckEvery = 250 * time.Millisecond
 
 // CloseReasonRevoked: the token of the connection was revoked (code 1008).
@@ -46,8 +50,7 @@ func principalOf(r *http.Request) Principal {
 func (a *API) watchRevocations(ctx context.Context) {
 	var last int64
 	seen := map[string]bool{} // IDs revoked at last
-	t := time.NewTicker(RevokeCheckEvery)
-	defer t.Stop()
+	changed := a.storeChanges(ctx)
 	for {
 		after := last - 1 // revoked_ms >= last
 		if last == 0 {
@@ -70,11 +73,40 @@ func (a *API) watchRevocations(ctx context.Context) {
 			seen[tok.ID] = true
 			a.enforceRevocation(ctx, tok)
 		}
+		if !changed() {
+			return
+		}
+	}
+}
+
+// storeChanges returns a function that blocks until the store may have
+// changed since its last return, at most once per RevokeCheckEvery, and
+// returns false once ctx is done. It is created before the first look, so
+// a change made during that look is not missed.
+func (a *API) storeChanges(ctx context.Context) func() bool {
+	pace := func() bool {
+		t := time.NewTimer(RevokeCheckEvery)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
+			return true
 		}
+	}
+	path := a.c.db.Path()
+	w, err := filewatch.New(filepath.Dir(path), filepath.Base(path))
+	if err != nil {
+		a.log.Warn("watching the store for revocations; looking every "+RevokeCheckEvery.String()+" instead", "err", err)
+		return pace
+	}
+	context.AfterFunc(ctx, func() { w.Close() })
+	return func() bool {
+		if !w.Wait() || !pace() {
+			return false
+		}
+		w.Drain() // what changed while pacing is covered by the next look
+		return true
 	}
 }
 
