@@ -132,6 +132,10 @@ type Recorder struct {
 	// same slab is merged into it (see coalesceBytes).
 	inSlab, pendSlab []byte
 	inAt, pendFrom   int
+	// batchJob: Run reads the console itself and calls kickJob when the
+	// console has nothing more ready, so pushes to the job need not wake
+	// it per read.
+	batchJob bool
 }
 
 // Stored rows merge console data: a chunk read right after the last
@@ -187,12 +191,22 @@ func (r *Recorder) Run(ctx context.Context) error {
 		// job and every viewer share (no copy per chunk). A slab is let go
 		// (to the GC) once less than a read's worth is left.
 		var slab []byte
+		r.mu.Lock()
+		r.batchJob = true
+		r.mu.Unlock()
 		for ctx.Err() == nil {
 			if cap(slab)-len(slab) < readChunk {
 				slab = make([]byte, 0, slabBytes)
 			}
 			buf := slab[len(slab) : len(slab)+readChunk]
-			ev, err := cr.ReadEvent(buf, time.Time{})
+			// Take what is ready; only when nothing is does the job get
+			// what was queued for it, and the read wait. In a flood the
+			// job's runner is woken once per jobKickBytes, not per read.
+			ev, err := cr.ReadEvent(buf, pollOnly)
+			if errors.Is(err, runner.ErrNoEvent) {
+				r.kickJob()
+				ev, err = cr.ReadEvent(buf, time.Time{})
+			}
 			switch {
 			case errors.Is(err, runner.ErrNoEvent):
 				continue
@@ -228,6 +242,24 @@ func (r *Recorder) Run(ctx context.Context) error {
 			}
 			r.handle(ev)
 		}
+	}
+}
+
+// pollOnly is a read deadline in the past: ReadEvent takes only what is
+// ready.
+var pollOnly = time.Unix(1, 0)
+
+// jobKickBytes: while the console has more ready, the job's reader is
+// woken once this much console is queued for it (and whenever the console
+// has nothing more ready, and for every event that is not data).
+const jobKickBytes = 256 << 10
+
+// kickJob wakes the job's reader if anything is queued for it.
+func (r *Recorder) kickJob() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.job != nil {
+		r.job.kickIfQueued()
 	}
 }
 
@@ -332,7 +364,7 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	}
 	// the job
 	if r.job != nil && ev.Kind >= 0 {
-		r.job.push(ev, r.o.MaxJobLag)
+		r.job.pushBatched(ev, r.o.MaxJobLag, r.batchJob && ev.Kind == runner.ConsoleData)
 	}
 	return rec.Offset
 }
@@ -626,7 +658,25 @@ func (j *JobConsole) Write(ctx context.Context, p []byte) error {
 }
 
 // push is called by the recorder with its lock held; it never blocks.
-func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) {
+func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) { j.pushBatched(ev, maxLag, false) }
+
+// kickIfQueued wakes the reader if events wait (recorder's lock held).
+func (j *JobConsole) kickIfQueued() {
+	j.mu.Lock()
+	n := len(j.queue) - j.head
+	j.mu.Unlock()
+	if n > 0 {
+		select {
+		case j.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pushBatched is push; with batched, the reader is woken only once
+// jobKickBytes are queued (the recorder calls kickIfQueued when the
+// console has nothing more ready).
+func (j *JobConsole) pushBatched(ev runner.ConsoleEvent, maxLag int, batched bool) {
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
@@ -640,6 +690,10 @@ func (j *JobConsole) push(ev runner.ConsoleEvent, maxLag int) {
 	} else {
 		j.queue = append(j.queue, ev)
 		j.queued += len(ev.Data)
+		if batched && j.queued < jobKickBytes {
+			j.mu.Unlock()
+			return
+		}
 	}
 	j.mu.Unlock()
 	select {
