@@ -83,7 +83,8 @@ func (b *RackBoard) Run(ctx context.Context, job rack.Job, firmware string) (ver
 		fw = f
 		fwName = "hub-" + job.Firmware
 	}
-	v, err := b.c.Submit(ctx, Submission{
+	// Not cut short by ctx: a job stored but not reported would run unwatched.
+	v, err := b.c.Submit(context.WithoutCancel(ctx), Submission{
 		Firmware: fw, FirmwareName: fwName,
 		SpecSrc: job.Spec, SpecFilename: job.ID + ".hcl",
 		Board:     b.name,
