@@ -143,6 +143,9 @@ func startRack(t *testing.T, name, hubURL, bundle string) *rackProc {
 	}
 	r.cmd = exec.Command(binary, "serve", "--farm", "farm.hcl", "--log-level", "debug")
 	r.cmd.Dir = r.dir
+	// Its run directory (sim ptys) goes under the test's temp dir: a
+	// SIGKILLed serve cannot remove its own.
+	r.cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
