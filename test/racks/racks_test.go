@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,12 +107,13 @@ func (l *lockedBuffer) String() string {
 // rackProc is one `hilfarm serve` that is a rack.
 type rackProc struct {
 	name, dir, addr string
+	token           string // a viewer token of its API, once made
 	cmd             *exec.Cmd
 	log             *lockedBuffer
 	done            chan error
 }
 
-func hilfarm(t *testing.T, dir string, args ...string) string {
+func hilfarm(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
@@ -123,7 +125,7 @@ func hilfarm(t *testing.T, dir string, args ...string) string {
 	return out.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +137,7 @@ func freeAddr(t *testing.T) string {
 
 // startRack writes a farm.hcl with one sim board and a rack block and
 // starts `hilfarm serve` on it; it returns once the rack agent runs.
-func startRack(t *testing.T, name, hubURL, bundle string) *rackProc {
+func startRack(t testing.TB, name, hubURL, bundle string) *rackProc {
 	t.Helper()
 	r := &rackProc{name: name, dir: t.TempDir(), addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan error, 1)}
 	if err := os.WriteFile(filepath.Join(r.dir, "farm.hcl"), fmt.Appendf(nil, rackFarm, name, r.addr, hubURL, bundle), 0o644); err != nil {
@@ -183,9 +185,12 @@ func (r *rackProc) kill() {
 }
 
 // localJob reads a job and its console from the rack's own API.
-func (r *rackProc) localJob(t *testing.T, id string) (state, board, console string, labels map[string]string) {
+func (r *rackProc) localJob(t testing.TB, id string) localJob {
 	t.Helper()
-	tok := strings.TrimSpace(hilfarm(t, r.dir, "token", "create", "--farm", "farm.hcl", "--name", "test-"+id, "--role", "viewer"))
+	if r.token == "" {
+		r.token = strings.TrimSpace(hilfarm(t, r.dir, "token", "create", "--farm", "farm.hcl", "--name", "test", "--role", "viewer"))
+	}
+	tok := r.token
 	get := func(path string) []byte {
 		req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -200,30 +205,37 @@ func (r *rackProc) localJob(t *testing.T, id string) (state, board, console stri
 		}
 		return body
 	}
-	var j struct {
-		State  string            `json:"state"`
-		Board  string            `json:"board"`
-		Labels map[string]string `json:"labels"`
-	}
+	var j localJob
 	if err := json.Unmarshal(get("/api/v1/jobs/"+url.PathEscape(id)), &j); err != nil {
 		t.Fatal(err)
 	}
-	return j.State, j.Board, string(get("/api/v1/jobs/" + url.PathEscape(id) + "/console")), j.Labels
+	j.Console = string(get("/api/v1/jobs/" + url.PathEscape(id) + "/console"))
+	return j
+}
+
+// localJob is a job as a rack's API shows it, with its console.
+type localJob struct {
+	State   string            `json:"state"`
+	Board   string            `json:"board"`
+	Labels  map[string]string `json:"labels"`
+	Started time.Time         `json:"started"`
+	Console string            `json:"-"`
 }
 
 // detailRE reads the rack, board and local job from a verdict's detail.
 var detailRE = regexp.MustCompile(`^(\w+) on ([a-z0-9_-]+)/([a-z0-9_-]+) \(job ([^)]+)\)`)
 
-// TestRacksAsProcesses: a hub and two racks that are real `hilfarm serve`
-// processes. A passing and a failing example job get their verdicts once,
-// the console stays recorded at the rack that ran the job, and a rack
-// SIGKILLed mid-job has its job retried on the other rack, decided once.
-func TestRacksAsProcesses(t *testing.T) {
+// farmOf starts a hub in-process (AckWait ackWait) and one `hilfarm serve`
+// rack process per name, with credentials from `hilfarm ca init` and
+// `hilfarm rack add`, and returns once every rack is linked.
+func farmOf(t testing.TB, ctx context.Context, names ...string) (*rack.Hub, map[string]*rackProc) {
+	t.Helper()
 	dir := t.TempDir()
 	caDir := filepath.Join(dir, "ca")
 	hilfarm(t, dir, "ca", "init", "--dir", caDir, "--host", "127.0.0.1")
-	hilfarm(t, dir, "rack", "add", "r1", "--type", "sim", "--dir", caDir)
-	hilfarm(t, dir, "rack", "add", "r2", "--type", "sim", "--dir", caDir)
+	for _, n := range names {
+		hilfarm(t, dir, "rack", "add", n, "--type", "sim", "--dir", caDir)
+	}
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -236,8 +248,6 @@ func TestRacksAsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubLog := &lockedBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	hub, err := rack.NewHub(ctx, rack.HubConfig{
 		DataDir: filepath.Join(dir, "hub"), LeafHost: "127.0.0.1", LeafPort: -1, TLS: tlsc,
 		RacksDir: filepath.Join(caDir, "racks"), AckWait: ackWait,
@@ -254,17 +264,34 @@ func TestRacksAsProcesses(t *testing.T) {
 	})
 	hubURL := hub.LeafURL("127.0.0.1")
 	racks := map[string]*rackProc{}
-	for _, n := range []string{"r1", "r2"} {
+	for _, n := range names {
 		racks[n] = startRack(t, n, hubURL, filepath.Join(caDir, "bundles", n))
 	}
-	for hub.Server().NumLeafNodes() < 2 {
+	for hub.Server().NumLeafNodes() < len(names) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the racks did not link to the hub: %d leaf links", hub.Server().NumLeafNodes())
 		case <-time.After(20 * time.Millisecond): // waiting for other processes to dial
 		}
 	}
+	return hub, racks
+}
 
+// TestRacksAsProcesses: a hub and two racks that are real `hilfarm serve`
+// processes. A passing and a failing example job get their verdicts once,
+// the console stays recorded at the rack that ran the job, and a rack
+// SIGKILLed mid-job has its job retried on the other rack, decided once.
+func TestRacksAsProcesses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	hub, racks := farmOf(t, ctx, "r1", "r2")
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	put := func(path string, src []byte) string {
 		if src == nil {
 			src = read(path)
@@ -305,7 +332,8 @@ func TestRacksAsProcesses(t *testing.T) {
 			if m == nil || m[1] != wantState || m[2] != rec.Attempts[0].Rack || m[3] != "sim-a" {
 				t.Fatalf("job %s: detail %q; want %q on %s/sim-a (job ...)", id, rec.Detail, wantState, rec.Attempts[0].Rack)
 			}
-			state, board, console, labels := racks[m[2]].localJob(t, m[4])
+			lj := racks[m[2]].localJob(t, m[4])
+			state, board, console, labels := lj.State, lj.Board, lj.Console, lj.Labels
 			if state != wantState || board != "sim-a" || labels["hub-job"] != id || labels["rack"] != m[2] {
 				t.Errorf("job %s at rack %s: local job %s is %s on %q, labels %v", id, m[2], m[4], state, board, labels)
 			}
@@ -371,4 +399,57 @@ func TestRacksAsProcesses(t *testing.T) {
 	if st := hub.Stats(); st.Duplicates != 0 || st.Rejected != 0 {
 		t.Errorf("hub stats %+v: want no duplicate or rejected results", st)
 	}
+}
+
+// BenchmarkHubToRack measures, with one rack process and one sim board,
+// one job at a time (boot-smoke.hcl on sim-good.hcl): hub Submit → the
+// rack's claim of the attempt, → the local job's start at the rack (its
+// board leased; power-on follows as the spec's first steps), and → the
+// verdict at the hub.
+func BenchmarkHubToRack(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	hub, racks := farmOf(b, ctx, "r1")
+	src, err := os.ReadFile(examples + "/firmware/sim-good.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw, err := hub.PutFirmware(ctx, bytes.NewReader(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec, err := os.ReadFile(examples + "/specs/boot-smoke.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var claim, start, verdict []time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		id := fmt.Sprintf("bench-%d", n)
+		t0 := time.Now()
+		if _, err := hub.Submit(ctx, rack.Job{ID: id, Type: "sim", Firmware: fw, Spec: spec}); err != nil {
+			b.Fatal(err)
+		}
+		rec, err := hub.WaitJob(ctx, id, func(r rack.JobRecord) bool { return r.Verdict != "" })
+		if err != nil {
+			b.Fatal(err)
+		}
+		verdict = append(verdict, time.Since(t0))
+		m := detailRE.FindStringSubmatch(rec.Detail)
+		if rec.Verdict != "pass" || m == nil {
+			b.Fatalf("job %s: %s %q", id, rec.Verdict, rec.Detail)
+		}
+		claim = append(claim, rec.Attempts[0].Claimed.Sub(t0))
+		start = append(start, racks["r1"].localJob(b, m[4]).Started.Sub(t0))
+	}
+	b.ReportMetric(median(claim), "ms-claim-p50")
+	b.ReportMetric(median(start), "ms-start-p50")
+	b.ReportMetric(median(verdict), "ms-verdict-p50")
+}
+
+func median(ds []time.Duration) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[len(s)/2].Microseconds()) / 1000
 }
