@@ -130,6 +130,43 @@ func (b *RackBoard) Run(ctx context.Context, job rack.Job, firmware string) (ver
 	}
 }
 
+// CancelRackJobs cancels the hub's jobs (submitter RackSubmitter) that are
+// queued or running here. A rack agent calls it before it starts: such jobs
+// were left by a previous process (a crash or a kill), nothing reports
+// their results, and the hub retries them once their attempt lapses, so
+// running them would only keep their boards from the hub's work. It
+// returns how many it cancelled.
+func (c *Controller) CancelRackJobs(ctx context.Context) (int, error) {
+	var ids []string
+	q := JobQuery{States: []string{store.StateQueued, store.StateRunning}, Submitter: RackSubmitter, Limit: store.MaxListLimit}
+	for {
+		items, next, err := c.ListJobs(ctx, q)
+		if err != nil {
+			return 0, fmt.Errorf("rack: jobs left by a previous run: %w", err)
+		}
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := c.Cancel(ctx, id, "rack agent restart (the hub retries the job)")
+		switch {
+		case err == nil:
+			n++
+			c.log.Info("rack: cancelled a job from the hub left by a previous run", "job", id)
+		case errors.Is(err, ErrFinished):
+		default:
+			return n, fmt.Errorf("rack: cancel job %s left by a previous run: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
 // outcome maps a final local job to the hub's verdict and a one-line detail
 // naming the rack, board and local job.
 func (b *RackBoard) outcome(j *store.Job) (verdict, detail string) {

@@ -166,6 +166,38 @@ func TestRackBoards(t *testing.T) {
 		}
 	})
 
+	t.Run("CancelRackJobs cancels the hub's jobs left queued, only them", func(t *testing.T) {
+		for _, b := range []string{"sim-a", "sim-b"} {
+			if err := tc.SetMaintenance(ctx, b, true, "hold the queue", "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hubJob, err := tc.submit(t, bootSpec, goodModel, func(s *Submission) { s.Submitter = RackSubmitter; s.Board = "sim-a" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		localJob, err := tc.submit(t, bootSpec, goodModel, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := tc.CancelRackJobs(ctx); n != 1 || err != nil {
+			t.Errorf("CancelRackJobs = %d, %v; want 1", n, err)
+		}
+		for id, want := range map[string]string{hubJob.ID: store.StateCancelled, localJob.ID: store.StateQueued} {
+			if v, err := tc.Job(ctx, id); err != nil || v.State != want {
+				t.Errorf("job %s (submitter %s): %s, %v; want %s", id, v.Submitter, v.State, err, want)
+			}
+		}
+		if _, err := tc.Cancel(ctx, localJob.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []string{"sim-a", "sim-b"} {
+			if err := tc.SetMaintenance(ctx, b, false, "", "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
 	t.Run("pinning to a board the spec does not match is refused", func(t *testing.T) {
 		_, err := tc.submit(t, bootSpec, goodModel, func(s *Submission) { s.Board = "sim-c" })
 		var rej *RejectedError

@@ -70,8 +70,14 @@ func loadRackLink(f *specs.Farm) (*rackLink, error) {
 }
 
 // runRackAgent runs the rack agent over the controller's boards until ctx
-// ends. Its outbox and firmware cache live in <data dir>/rack.
+// ends, after cancelling the hub's jobs a previous process left. Its outbox
+// and firmware cache live in <data dir>/rack.
 func runRackAgent(ctx context.Context, rl *rackLink, c *farm.Controller, dataDir string, log *slog.Logger) error {
+	// Hub jobs a previous process left queued or running are orphans: the
+	// hub retries them elsewhere.
+	if _, err := c.CancelRackJobs(ctx); err != nil {
+		return err
+	}
 	a, err := rack.NewAgent(ctx, rack.AgentConfig{
 		Name: rl.name, DataDir: filepath.Join(dataDir, "rack"), HubURL: rl.hub,
 		TLS: rl.tls, Password: rl.password, Boards: c.RackBoards(rl.name), Logger: log,

@@ -139,39 +139,52 @@ func freeAddr(t testing.TB) string {
 // starts `hilfarm serve` on it; it returns once the rack agent runs.
 func startRack(t testing.TB, name, hubURL, bundle string) *rackProc {
 	t.Helper()
-	r := &rackProc{name: name, dir: t.TempDir(), addr: freeAddr(t), log: &lockedBuffer{}, done: make(chan error, 1)}
+	r := &rackProc{name: name, dir: t.TempDir(), addr: freeAddr(t)}
 	if err := os.WriteFile(filepath.Join(r.dir, "farm.hcl"), fmt.Appendf(nil, rackFarm, name, r.addr, hubURL, bundle), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(binary, "serve", "--farm", "farm.hcl", "--log-level", "debug")
-	r.cmd.Dir = r.dir
+	r.start(t)
+	return r
+}
+
+// start runs `hilfarm serve` in the rack's directory (again, after a kill)
+// and returns once its rack agent runs. The process is killed at cleanup.
+func (r *rackProc) start(t testing.TB) {
+	t.Helper()
+	r.log, r.done = &lockedBuffer{}, make(chan error, 1)
+	cmd := exec.Command(binary, "serve", "--farm", "farm.hcl", "--log-level", "debug")
+	cmd.Dir = r.dir
 	// Its run directory (sim ptys) goes under the test's temp dir: a
 	// SIGKILLed serve cannot remove its own.
-	r.cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	if err := r.cmd.Start(); err != nil {
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	log, done := r.log, r.done
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { r.done <- r.cmd.Wait() }()
+	r.cmd = cmd
+	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		r.kill()
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		if t.Failed() {
-			t.Logf("rack %s serve log:\n%s", name, r.log.String())
+			t.Logf("rack %s serve log:\n%s", r.name, log.String())
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(r.log.String(), "rack agent started") {
+	for !strings.Contains(log.String(), "rack agent started") {
 		select {
-		case err := <-r.done:
-			r.done <- err
-			t.Fatalf("rack %s: hilfarm serve exited: %v\n%s", name, err, r.log.String())
+		case err := <-done:
+			done <- err
+			t.Fatalf("rack %s: hilfarm serve exited: %v\n%s", r.name, err, log.String())
 		case <-time.After(20 * time.Millisecond): // waiting for another process
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rack %s: no rack agent after 60s:\n%s", name, r.log.String())
+			t.Fatalf("rack %s: no rack agent after 60s:\n%s", r.name, log.String())
 		}
 	}
-	return r
 }
 
 // kill SIGKILLs the process (if it still runs) and reaps it.
@@ -184,37 +197,64 @@ func (r *rackProc) kill() {
 	r.done <- err
 }
 
+// logged reports whether one line of the rack's log holds every part.
+func (r *rackProc) logged(parts ...string) bool {
+	for _, l := range strings.Split(r.log.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// jobsLabelled lists the rack's local jobs with label key=value.
+func (r *rackProc) jobsLabelled(t testing.TB, kv string) []localJob {
+	t.Helper()
+	var out []localJob
+	if err := json.Unmarshal(r.get(t, "/api/v1/jobs?label="+url.QueryEscape(kv)), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // localJob reads a job and its console from the rack's own API.
 func (r *rackProc) localJob(t testing.TB, id string) localJob {
+	t.Helper()
+	var j localJob
+	if err := json.Unmarshal(r.get(t, "/api/v1/jobs/"+url.PathEscape(id)), &j); err != nil {
+		t.Fatal(err)
+	}
+	j.Console = string(r.get(t, "/api/v1/jobs/"+url.PathEscape(id)+"/console"))
+	return j
+}
+
+// get GETs path from the rack's API with a viewer token.
+func (r *rackProc) get(t testing.TB, path string) []byte {
 	t.Helper()
 	if r.token == "" {
 		r.token = strings.TrimSpace(hilfarm(t, r.dir, "token", "create", "--farm", "farm.hcl", "--name", "test", "--role", "viewer"))
 	}
-	tok := r.token
-	get := func(path string) []byte {
-		req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("rack %s: GET %s: %s %s", r.name, path, resp.Status, body)
-		}
-		return body
-	}
-	var j localJob
-	if err := json.Unmarshal(get("/api/v1/jobs/"+url.PathEscape(id)), &j); err != nil {
+	req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	j.Console = string(get("/api/v1/jobs/" + url.PathEscape(id) + "/console"))
-	return j
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("rack %s: GET %s: %s %s", r.name, path, resp.Status, body)
+	}
+	return body
 }
 
 // localJob is a job as a rack's API shows it, with its console.
 type localJob struct {
+	ID      string            `json:"id"`
 	State   string            `json:"state"`
 	Board   string            `json:"board"`
 	Labels  map[string]string `json:"labels"`
@@ -357,7 +397,7 @@ func TestRacksAsProcesses(t *testing.T) {
 		other := map[string]string{"r1": "r2", "r2": "r1"}[victim]
 		// Kill once the job runs on the victim's board; its "slow" command
 		// takes 3 s, so the kill lands mid-job.
-		for !strings.Contains(racks[victim].log.String(), "rack: job from the hub running") {
+		for !racks[victim].logged("rack: job from the hub running", "hub_job=slow-1") {
 			select {
 			case <-ctx.Done():
 				t.Fatalf("slow-1 never ran at rack %s", victim)
@@ -378,6 +418,30 @@ func TestRacksAsProcesses(t *testing.T) {
 		}
 		if a2.Rack != other || a2.State != "final" || a2.Verdict != "pass" {
 			t.Errorf("attempt 2 %+v: want rack %s's, final, pass", a2, other)
+		}
+
+		// The killed rack comes back: it cancels the local job it was
+		// running for the hub (the hub retried it), reports nothing for it,
+		// and links again.
+		racks[victim].start(t)
+		for hub.Server().NumLeafNodes() < 2 {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("rack %s did not link again", victim)
+			case <-time.After(20 * time.Millisecond): // waiting for another process to dial
+			}
+		}
+		left := racks[victim].jobsLabelled(t, "hub-job=slow-1")
+		if len(left) != 1 || left[0].State != "cancelled" {
+			t.Errorf("rack %s's local jobs of slow-1 after its restart: %+v; want one, cancelled", victim, left)
+		}
+		// A job after the restart: decided once, wherever it runs.
+		submit("pass-2", good, measure)
+		if rec, err := hub.WaitJob(ctx, "pass-2", decided); err != nil || rec.Verdict != "pass" || len(rec.Attempts) != 1 {
+			t.Errorf("pass-2 after the restart: %+v, %v; want pass in one attempt", rec, err)
+		}
+		if rec, _ := hub.Job("slow-1"); rec.Verdict != "pass" || rec.DecidedBy != "slow-1#2" || len(rec.Attempts) != 2 {
+			t.Errorf("slow-1 changed after the restart: %+v", rec)
 		}
 	})
 
