@@ -165,10 +165,9 @@ func (r *rackProc) start(t testing.TB) {
 	r.cmd = cmd
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		_ = cmd.Process.Kill() // ErrProcessDone if it was killed or exited before
+		err := <-done
+		done <- err
 		if t.Failed() {
 			t.Logf("rack %s serve log:\n%s", r.name, log.String())
 		}
@@ -187,12 +186,9 @@ func (r *rackProc) start(t testing.TB) {
 	}
 }
 
-// kill SIGKILLs the process (if it still runs) and reaps it.
+// kill SIGKILLs the process (if it still runs) and waits until it is reaped.
 func (r *rackProc) kill() {
-	if r.cmd.ProcessState != nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Process.Kill() // ErrProcessDone if it already exited
 	err := <-r.done
 	r.done <- err
 }
