@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -356,11 +357,14 @@ type Submission struct {
 	Vars            map[string]string
 	Type            string            // narrows the spec's selector
 	Tags            map[string]string // added to the spec's selector
-	Priority        int
-	Labels          map[string]string
-	Submitter       string
-	Signature       []byte // armored SSH signature of the firmware; nil: unsigned
-	SBOM            []byte // CycloneDX JSON SBOM; nil: none
+	// Board pins the job to this board, which must match the selector
+	// (a rack runs the jobs it pulled for a board on that board).
+	Board     string
+	Priority  int
+	Labels    map[string]string
+	Submitter string
+	Signature []byte // armored SSH signature of the firmware; nil: unsigned
+	SBOM      []byte // CycloneDX JSON SBOM; nil: none
 
 	idempotency *store.IdempotencyKey // set by SubmitIdempotent
 }
@@ -403,8 +407,12 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 		}
 		sel.Tags = tags
 	}
-	if len(c.matching(sel, false)) == 0 {
+	matching := c.matching(sel, false)
+	if len(matching) == 0 {
 		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards()}
+	}
+	if s.Board != "" && !slices.Contains(matching, s.Board) {
+		return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("board %s is not one of the boards that match %s: %s", s.Board, describeSelector(sel), strings.Join(matching, ", "))}
 	}
 	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM) // trust policy, SBOM (trust.go)
 	if err != nil {
@@ -419,7 +427,7 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
 		return nil, err
 	}
-	selJSON, _ := json.Marshal(sel)
+	selJSON, _ := json.Marshal(jobSelector{Selector: sel, Board: s.Board})
 	j := &store.Job{
 		ID:           newJobID(c.now()),
 		SpecName:     spec.Name,

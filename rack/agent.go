@@ -42,7 +42,7 @@ type AgentConfig struct {
 	Password string
 	Boards   []Board
 
-	AckWait       time.Duration // the hub's AckWait; heartbeats go every AckWait/3
+	AckWait       time.Duration // heartbeats go every AckWait/3 (the hub consumer's AckWait when shorter)
 	PingInterval  time.Duration
 	MaxPingsOut   int
 	WriteDeadline time.Duration
@@ -205,8 +205,14 @@ func (a *Agent) boardLoop(ctx context.Context, b Board) {
 			wait(ctx, time.Second)
 			continue
 		}
+		// Heartbeats follow the hub's AckWait when it is shorter than ours:
+		// a rack configured with a longer one would lose its claims.
+		hb := a.cfg.AckWait
+		if ci := cons.CachedInfo(); ci != nil && ci.Config.AckWait > 0 && ci.Config.AckWait < hb {
+			hb = ci.Config.AckWait
+		}
 		for m := range batch.Messages() {
-			a.runOne(ctx, log, b, m)
+			a.runOne(ctx, log, b, m, hb/3)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			log.Debug("fetch", "err", err)
@@ -224,11 +230,11 @@ func wait(ctx context.Context, d time.Duration) {
 	}
 }
 
-// runOne claims an attempt from the hub, runs it with heartbeats and puts
-// the result in the outbox. It never acks the JOBS message: the hub deletes
-// it when the verdict is decided (a rack's late ack would delete a
-// redelivered attempt's message, nats-server#4786).
-func (a *Agent) runOne(ctx context.Context, log *slog.Logger, b Board, m jetstream.Msg) {
+// runOne claims an attempt from the hub, runs it with an InProgress every
+// heartbeat and puts the result in the outbox. It never acks the JOBS
+// message: the hub deletes it when the verdict is decided (a rack's late
+// ack would delete a redelivered attempt's message, nats-server#4786).
+func (a *Agent) runOne(ctx context.Context, log *slog.Logger, b Board, m jetstream.Msg, heartbeat time.Duration) {
 	meta, err := m.Metadata()
 	if err != nil {
 		log.Warn("job message without metadata", "err", err)
@@ -257,7 +263,7 @@ func (a *Agent) runOne(ctx context.Context, log *slog.Logger, b Board, m jetstre
 	hbDone := make(chan struct{})
 	go func() { // heartbeats keep the claim while the job runs
 		defer close(hbDone)
-		t := time.NewTicker(a.cfg.AckWait / 3)
+		t := time.NewTicker(heartbeat)
 		defer t.Stop()
 		for {
 			select {

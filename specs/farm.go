@@ -3,6 +3,7 @@ package specs
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ var farmFileSchema = &hcl.BodySchema{
 		{Type: "board", LabelNames: []string{"name"}},
 		{Type: "webhook", LabelNames: []string{"name"}},
 		{Type: "trust"},
+		{Type: "rack", LabelNames: []string{"name"}},
 	},
 }
 
@@ -106,6 +108,10 @@ var qemuSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "binary"}, {Name: "machine", Required: true}, {Name: "cpu"}, {Name: "memory"}, {Name: "load"}, {Name: "args"}, {Name: "firmware"},
 	},
+}
+
+var rackSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "hub", Required: true}, {Name: "credentials", Required: true}},
 }
 
 var webhookSchema = &hcl.BodySchema{
@@ -189,7 +195,86 @@ func (d *decoder) farm(body hcl.Body, filename string) *Farm {
 			farm.Webhooks = append(farm.Webhooks, d.webhook(b))
 		}
 	}
+	var rackBlock *hcl.Block
+	for _, b := range c.Blocks {
+		if b.Type == "rack" {
+			if rackBlock != nil {
+				d.errorf(b.DefRange, "Duplicate rack block", "A farm is at most one rack; the first rack block is at %s.", shortPos(rackBlock.DefRange))
+				continue
+			}
+			rackBlock = b
+			farm.Rack = d.rack(b, farm)
+		}
+	}
 	return farm
+}
+
+// rackNameRE is what a rack's name and the board types and board names of
+// a rack farm must match: they become NATS subject tokens and file names.
+// It is rack.CheckName's rule (specs imports nothing of ours; a test in
+// package farm keeps the two equal).
+var rackNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// ValidRackName reports whether name can name a rack, or a board type or
+// board of a farm that is a rack.
+func ValidRackName(name string) bool { return rackNameRE.MatchString(name) }
+
+const rackNameRule = "1-32 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+
+// rack decodes a rack block. Board types and board names of a rack travel
+// as NATS subject tokens, so they must follow the rack name rule too.
+func (d *decoder) rack(b *hcl.Block, farm *Farm) *RackLink {
+	r := &RackLink{Name: b.Labels[0], Range: rangeOf(b.DefRange)}
+	if !ValidRackName(r.Name) {
+		d.errorf(b.LabelRanges[0], "Invalid rack name", "The rack name %q must be %s (the name given to hilfarm rack add).", r.Name, rackNameRule)
+	}
+	c := d.content(b.Body, rackSchema)
+	if a := c.Attributes["hub"]; a != nil {
+		r.Hub = d.str(a, "")
+		if msg := checkHubURL(r.Hub); msg != "" {
+			d.errorf(a.Expr.Range(), "Invalid hub URL", "The hub is the tls://HOST:PORT address of the hub's leaf listener, e.g. \"tls://hub.lab.example:7422\"; %q %s.", r.Hub, msg)
+		}
+	}
+	if a := c.Attributes["credentials"]; a != nil {
+		r.Credentials = d.str(a, "")
+		if r.Credentials == "" {
+			d.errorf(a.Expr.Range(), "Empty credentials", "credentials is the directory hilfarm rack add wrote for this rack (bundles/NAME: ca.pem, rack.pem, rack-key.pem, password).")
+		}
+	}
+	for _, bt := range farm.BoardTypes {
+		if !ValidRackName(bt.Name) {
+			d.errorf(hclRange(bt.Range), "Board type not usable by a rack",
+				"This farm is rack %q, so its board types are the rack's types at the hub and must be %s; rename %q.", r.Name, rackNameRule, bt.Name)
+		}
+	}
+	for _, bd := range farm.Boards {
+		if !ValidRackName(bd.Name) {
+			d.errorf(hclRange(bd.Range), "Board name not usable by a rack",
+				"This farm is rack %q, so its board names travel in subjects at the hub and must be %s; rename %q.", r.Name, rackNameRule, bd.Name)
+		}
+	}
+	return r
+}
+
+// checkHubURL returns why u is not a tls://host:port URL, or "".
+func checkHubURL(u string) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return "does not parse"
+	case p.Scheme != "tls":
+		return "has no tls:// scheme (rack links are always TLS)"
+	case p.User != nil:
+		return "carries a user (the password comes from the credentials)"
+	case p.Hostname() == "" || p.Port() == "":
+		return "lacks a host or a port"
+	case (p.Path != "" && p.Path != "/") || p.RawQuery != "" || p.Fragment != "":
+		return "has a path, query or fragment"
+	}
+	if n, err := strconv.Atoi(p.Port()); err != nil || n < 1 || n > 65535 {
+		return "has a port outside 1-65535"
+	}
+	return ""
 }
 
 func (d *decoder) farmSettings(b *hcl.Block, farm *Farm) {

@@ -13,7 +13,7 @@ const (
 )
 
 // Sniff tells a farm file from a spec by its content: a top-level farm,
-// board_type, board or webhook block makes a farm file; a spec or variable
+// board_type, board, webhook or rack block makes a farm file; a spec or variable
 // block a spec (the first such block decides). It returns KindUnknown when
 // the file does not parse or has none of them.
 func Sniff(src []byte, filename string) string {
@@ -22,7 +22,7 @@ func Sniff(src []byte, filename string) string {
 		return KindUnknown
 	}
 	schema := &hcl.BodySchema{}
-	for _, t := range []string{"farm", "board_type", "board", "webhook", "spec", "variable"} {
+	for _, t := range []string{"farm", "board_type", "board", "webhook", "rack", "spec", "variable"} {
 		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
 	}
 	c, _, _ := f.Body.PartialContent(schema)

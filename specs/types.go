@@ -37,7 +37,24 @@ type Farm struct {
 	Boards     []Board     `json:"boards"`
 	Webhooks   []Webhook   `json:"webhooks,omitempty"`
 	Trust      *Trust      `json:"trust,omitempty"` // nil: no trust block (mode off)
-	Filename   string      `json:"filename"`
+	// Rack is set when this farm is also a rack of a multi-rack farm: serve
+	// then runs jobs pulled from the hub on these boards (docs/racks.md).
+	Rack     *RackLink `json:"rack,omitempty"`
+	Filename string    `json:"filename"`
+}
+
+// RackLink is a farm file's rack block: the name this farm has as a rack,
+// the hub it dials and the credentials `hilfarm rack add` wrote for it.
+// Boards offer work of their board type: the type's name is the rack type
+// (the --type of `hilfarm rack add`).
+type RackLink struct {
+	Name string `json:"name"`
+	Hub  string `json:"hub"` // tls://host:port of the hub's leaf listener
+	// Credentials is the bundle directory (ca.pem, rack.pem, rack-key.pem,
+	// password) as written; a relative path is relative to the farm file's
+	// directory. Its files are read when serve starts.
+	Credentials string `json:"credentials"`
+	Range       Range  `json:"range"`
 }
 
 // Retention bounds what the controller keeps. Zero means "keep forever" for that bound.

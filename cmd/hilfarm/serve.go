@@ -235,6 +235,10 @@ type serveConfig struct {
 // one of them fails; then all stop, each cleaning up after itself.
 func serve(ctx context.Context, sc serveConfig) (err error) {
 	log := sc.log
+	rl, err := loadRackLink(sc.farm) // nil without a rack block (serverack.go)
+	if err != nil {
+		return err
+	}
 	// Bind first: a port in use leaves nothing created behind.
 	ln := sc.ln
 	if ln == nil {
@@ -303,6 +307,17 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	g.Go(func() error { defer cancel(); return hooks.Run(gctx) })
 	if sc.pprof != "" {
 		g.Go(func() error { return servePprof(gctx, sc.pprof, log) })
+	}
+	if rl != nil {
+		g.Go(func() error {
+			defer cancel()
+			select {
+			case <-c.Ready():
+			case <-gctx.Done():
+				return nil
+			}
+			return runRackAgent(gctx, rl, c, sc.dataDir, log)
+		})
 	}
 	g.Go(func() error {
 		defer cancel()
