@@ -179,6 +179,18 @@ func newTestFarmAt(t testing.TB, ackWait time.Duration, racks map[string][]strin
 // addRack starts a rack agent dialling the hub through its own proxy.
 func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRack {
 	f.t.Helper()
+	var bs []Board
+	for _, b := range boards {
+		bs = append(bs, b)
+	}
+	r := f.addRackBoards(name, password, bs)
+	r.boards = boards
+	return r
+}
+
+// addRackBoards is addRack for any Board.
+func (f *testFarm) addRackBoards(name, password string, bs []Board) *testRack {
+	f.t.Helper()
 	p, err := linkproxy.New(fmt.Sprintf("127.0.0.1:%d", f.hub.LeafPort()))
 	if err != nil {
 		f.t.Fatal(err)
@@ -192,10 +204,6 @@ func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRac
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var bs []Board
-	for _, b := range boards {
-		bs = append(bs, b)
-	}
 	a, err := NewAgent(context.Background(), AgentConfig{
 		Name: name, DataDir: f.t.TempDir(), HubURL: "tls://" + p.Addr(),
 		TLS: tlsc, Password: password, Boards: bs, AckWait: f.ackWait, Logger: slog.New(f.hubLog.handler()).With("rack", name),
@@ -204,7 +212,7 @@ func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRac
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(a.Close)
-	return &testRack{agent: a, proxy: p, boards: boards}
+	return &testRack{agent: a, proxy: p}
 }
 
 // waitFor polls cond (every 20 ms) until it holds or timeout passes.
