@@ -64,7 +64,7 @@ func newVethLink(t testing.TB) *vethLink {
 	net3, net4 := int(b[0]), int(b[2]&0xfc)
 	l := &vethLink{
 		t:      t,
-		ns:     "hilfarm-r13-" + tag,
+		ns:     "hilfarm-cut-" + tag,
 		hostIf: "hfh" + tag, // ≤ 15 characters
 		nsIf:   "hfr" + tag,
 		hostIP: fmt.Sprintf("10.213.%d.%d", net3, net4+1),
