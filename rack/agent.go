@@ -386,7 +386,16 @@ func (a *Agent) Firmware(ctx context.Context, digest string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("firmware %s: object store: %w", digest, err)
 	}
-	r, err := obs.Get(ctx, digest)
+	info, err := obs.GetInfo(ctx, digest)
+	if err != nil {
+		return "", fmt.Errorf("firmware %s: %w", digest, err)
+	}
+	// nats.go gives a Get whose ctx has no deadline its default timeout
+	// (5 s) for the WHOLE transfer: a 50 MB image on a link slower than
+	// 10 MB/s could never arrive. Budget the transfer by its size instead.
+	gctx, gcancel := context.WithTimeout(ctx, firmwareBudget(info.Size))
+	defer gcancel()
+	r, err := obs.Get(gctx, digest)
 	if err != nil {
 		return "", fmt.Errorf("firmware %s: get: %w", digest, err)
 	}
@@ -419,6 +428,13 @@ func (a *Agent) FirmwareFetches() int {
 	a.fwMu.Lock()
 	defer a.fwMu.Unlock()
 	return a.fetches
+}
+
+// firmwareBudget is how long a download of size bytes may take: a minute,
+// plus the size at 64 KiB/s (a slow WAN link), so a transfer that stalls
+// during a link cut can resume when the link returns.
+func firmwareBudget(size uint64) time.Duration {
+	return time.Minute + time.Duration(size/(64<<10))*time.Second
 }
 
 func fileSHA256(path string) (string, error) {

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func eventCount(t *testing.T, h *Hub, rack string) uint64 {
+func eventCount(t testing.TB, h *Hub, rack string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -33,7 +33,7 @@ func eventCount(t *testing.T, h *Hub, rack string) uint64 {
 	return n
 }
 
-func jobsLeft(t *testing.T, h *Hub) uint64 {
+func jobsLeft(t testing.TB, h *Hub) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -87,7 +87,7 @@ func (s *logSink) count(sub string) int {
 }
 
 type testFarm struct {
-	t       *testing.T
+	t       testing.TB
 	ca      *CA
 	hub     *Hub
 	hubLog  *logSink
@@ -118,13 +118,20 @@ type testRack struct {
 
 func init() { passwordCost = bcrypt.MinCost }
 
-func newTestFarm(t *testing.T, ackWait time.Duration, racks map[string][]string) *testFarm {
+func newTestFarm(t testing.TB, ackWait time.Duration, racks map[string][]string) *testFarm {
+	t.Helper()
+	return newTestFarmAt(t, ackWait, racks, "127.0.0.1", []string{"127.0.0.1", "localhost"})
+}
+
+// newTestFarmAt is newTestFarm with the hub's leaf listener on leafHost and
+// its certificate valid for hosts (a netns test dials it on a veth address).
+func newTestFarmAt(t testing.TB, ackWait time.Duration, racks map[string][]string, leafHost string, hosts []string) *testFarm {
 	t.Helper()
 	ca, err := NewCA("test farm CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubCert, hubKey, err := ca.Issue("hub", []string{"127.0.0.1", "localhost"})
+	hubCert, hubKey, err := ca.Issue("hub", hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +152,7 @@ func newTestFarm(t *testing.T, ackWait time.Duration, racks map[string][]string)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	f.hubCfg = HubConfig{
-		DataDir: filepath.Join(f.dir, "hub"), LeafHost: "127.0.0.1", LeafPort: -1, TLS: tlsc,
+		DataDir: filepath.Join(f.dir, "hub"), LeafHost: leafHost, LeafPort: -1, TLS: tlsc,
 		Racks: recs, AckWait: ackWait, Logger: slog.New(f.hubLog.handler()),
 	}
 	f.hub, err = NewHub(ctx, f.hubCfg)
@@ -172,6 +179,18 @@ func newTestFarm(t *testing.T, ackWait time.Duration, racks map[string][]string)
 // addRack starts a rack agent dialling the hub through its own proxy.
 func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRack {
 	f.t.Helper()
+	var bs []Board
+	for _, b := range boards {
+		bs = append(bs, b)
+	}
+	r := f.addRackBoards(name, password, bs)
+	r.boards = boards
+	return r
+}
+
+// addRackBoards is addRack for any Board.
+func (f *testFarm) addRackBoards(name, password string, bs []Board) *testRack {
+	f.t.Helper()
 	p, err := linkproxy.New(fmt.Sprintf("127.0.0.1:%d", f.hub.LeafPort()))
 	if err != nil {
 		f.t.Fatal(err)
@@ -185,10 +204,6 @@ func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRac
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var bs []Board
-	for _, b := range boards {
-		bs = append(bs, b)
-	}
 	a, err := NewAgent(context.Background(), AgentConfig{
 		Name: name, DataDir: f.t.TempDir(), HubURL: "tls://" + p.Addr(),
 		TLS: tlsc, Password: password, Boards: bs, AckWait: f.ackWait, Logger: slog.New(f.hubLog.handler()).With("rack", name),
@@ -197,11 +212,11 @@ func (f *testFarm) addRack(name, password string, boards ...*testBoard) *testRac
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(a.Close)
-	return &testRack{agent: a, proxy: p, boards: boards}
+	return &testRack{agent: a, proxy: p}
 }
 
 // waitFor polls cond (every 20 ms) until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -212,7 +227,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func recv[T any](t *testing.T, ch <-chan T, timeout time.Duration, what string) T {
+func recv[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -226,7 +241,7 @@ func recv[T any](t *testing.T, ch <-chan T, timeout time.Duration, what string) 
 // checkLedger asserts the invariants every test ends with: each job has at
 // most one verdict, decided by exactly one final attempt, and no attempt
 // has two results.
-func checkLedger(t *testing.T, h *Hub) {
+func checkLedger(t testing.TB, h *Hub) {
 	t.Helper()
 	for _, j := range h.Jobs() {
 		finals := 0

@@ -241,6 +241,11 @@ func (h *Hub) serverOptions() *server.Options {
 			Port:       h.leafPort,
 			TLSConfig:  h.cfg.TLS,
 			TLSTimeout: 5,
+			// Racks dial only the URL they were given. Advertised, the
+			// listener's own address joins each rack's URL list, and a
+			// relinking rack may dial it instead: behind NAT or a proxy
+			// that address is wrong, and in tests it bypassed the proxy.
+			NoAdvertise: true,
 		},
 	}
 }

@@ -1,0 +1,9 @@
+# Many racks, one hub (issue 13): 4 racks × 12 sim boards and 1,000 jobs,
+# submit → job start, console latency at 1 MB/s, results after a 20 s silent
+# cut, idle RSS of a rack agent process, arm64 binary growth. Each target is
+# printed with its figure, MET / NOT MET and the load.
+BENCH_EXTRA += rack-bench
+
+.PHONY: rack-bench
+rack-bench: ## racks behind one hub: 4×12 boards/1,000 jobs (0 lost, 0 dup), submit→start p50 ≤ 10 ms, console p50 ≤ 2 ms, results ≤ 15 s after a 20 s cut, agent idle RSS ≤ 40 MB, arm64 growth
+	$(GO) test -run '^$$' -bench '^BenchmarkRack' -benchtime 1x -count 1 -timeout 15m ./rack/
