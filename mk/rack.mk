@@ -3,6 +3,8 @@
 # cut, idle RSS of a rack agent process, arm64 binary growth. Each target is
 # printed with its figure, MET / NOT MET and the load.
 BENCH_EXTRA += rack-bench
+# TestNetnsSilentCutMidJob (make test, as root) cuts a link with ip(8).
+DEB_PACKAGES += iproute2
 
 .PHONY: rack-bench
 rack-bench: ## racks behind one hub: 4×12 boards/1,000 jobs (0 lost, 0 dup), submit→start p50 ≤ 10 ms, console p50 ≤ 2 ms, results ≤ 15 s after a 20 s cut, agent idle RSS ≤ 40 MB, arm64 growth
