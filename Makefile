@@ -30,14 +30,14 @@ deps: ## install the Debian packages the tests need (root only; otherwise say wh
 	@scripts/deps.sh $(DEB_PACKAGES)
 
 test: deps $(TEST_PREREQS) test-go $(TEST_EXTRA) ## run the whole suite with -race (the README's test command)
-	@echo "go-tests: $$(grep -c '^--- PASS' build/go-test.log) passed, $$(grep -c '^--- FAIL' build/go-test.log) failed, $$(grep -c '^--- SKIP' build/go-test.log) skipped"
+	@echo "go-tests: $$(grep -a -c '^--- PASS' build/go-test.log) passed, $$(grep -a -c '^--- FAIL' build/go-test.log) failed, $$(grep -a -c '^--- SKIP' build/go-test.log) skipped"
 
 # The verbose log of every test is kept in build/go-test.log; the terminal
 # shows the package lines and any failure.
 test-go:
 	@mkdir -p build
 	@set -o pipefail; $(GO) test -race -count=1 -timeout 20m -v ./... 2>&1 | tee build/go-test.log | \
-	  grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|^\s+\S+_test\.go:[0-9]+:' ; \
+	  grep -a -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|^\s+\S+_test\.go:[0-9]+:' ; \
 	  status=$${PIPESTATUS[0]}; if [ $$status -ne 0 ]; then echo "go test failed (full log: build/go-test.log)"; fi; exit $$status
 
 check: ## gofmt, go vet, staticcheck

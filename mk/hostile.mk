@@ -10,5 +10,5 @@ BENCH_EXTRA += bench-hostile
 .PHONY: bench-hostile
 bench-hostile: ## hostile submitters: controller peak RSS over the suite, API p99 under regex load, cancel latency
 	@echo "== hostile submitters (real hilfarm serve, sim boards, $$(nproc) cores, load $$(cut -d' ' -f1-3 /proc/loadavg))"
-	-@set -o pipefail; $(GO) test -count=1 -v -run 'TestHostile$$' ./test/hostile/ 2>&1 | grep -E 'PEAK-RSS|^(--- FAIL|FAIL|ok)' | sed 's/^.*PEAK-RSS //'
+	-@set -o pipefail; $(GO) test -count=1 -v -run 'TestHostile$$' ./test/hostile/ 2>&1 | grep -a -E 'PEAK-RSS|^(--- FAIL|FAIL|ok)' | sed 's/^.*PEAK-RSS //'
 	$(GO) test -count=1 -run '^$$' -bench 'RegexLoad' -benchtime 1x ./test/hostile/

@@ -35,7 +35,7 @@ ui-check: ## fail if the committed ui/dist differs from a fresh build of ui/src
 HILFARM_SCREENSHOTS ?= $(CURDIR)/build/screenshots
 ui-shots: ui-deps ## screenshots of every page at 1400x900 and 390x844 (light; dark at 1400x900) in $HILFARM_SCREENSHOTS (default build/screenshots)
 	@set -o pipefail; HILFARM_SCREENSHOTS=$(HILFARM_SCREENSHOTS) $(GO) test -race -count=1 -run '^TestUI(PagesIn|In)Browser$$' -v ./farm/ | \
-	  grep -E '^(ok|FAIL|--- )|^\s+\S+_test\.go:[0-9]+:|^\s{8}'
+	  grep -a -E '^(ok|FAIL|--- )|^\s+\S+_test\.go:[0-9]+:|^\s{8}'
 	@ls $(HILFARM_SCREENSHOTS)/*.png | wc -l | xargs echo "screenshots:"
 
 ui-screenshots: ui-shots
