@@ -341,11 +341,14 @@ type eventPump struct {
 	logTo int64
 }
 
-// maxConsoleEvent bounds the console bytes merged into one job event, and
-// consoleDelay how long console output waits for more before it is
-// stored and published (a one-shot timer per wait: an idle job has none).
+// maxConsoleEvent bounds the console bytes merged into one job event (a
+// reference: expanded, its JSON is at most ~6 MiB, within the CLI's 16 MiB
+// websocket read limit; each stored event costs a row, so a flood is
+// stored in few), and consoleDelay how long console output waits for more
+// before it is stored and published (a one-shot timer per wait: an idle
+// job has none).
 const (
-	maxConsoleEvent = 64 << 10
+	maxConsoleEvent = 1 << 20
 	consoleDelay    = 20 * time.Millisecond
 )
 

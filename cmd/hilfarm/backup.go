@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -26,6 +27,9 @@ func init() {
 const backupDB = storeFile
 
 var firmwareEntry = regexp.MustCompile(`^firmware/[0-9a-f]{64}$`)
+
+// consoleEntry is a board's console segment (store/consolefiles.go).
+var consoleEntry = regexp.MustCompile(`^console/[A-Za-z0-9][A-Za-z0-9_.-]{0,300}/[0-9]{20}\.log$`)
 
 func dataDirOf(loc storeFlags) (string, error) {
 	if *loc.data != "" {
@@ -103,7 +107,9 @@ func writeBackup(ctx context.Context, dir, dest string) (blobs int, size int64, 
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o640, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		_, err = io.Copy(tw, src)
+		// The size as of the header: a console segment serve is
+		// appending to grows meanwhile (the snapshot names none of it).
+		_, err = io.CopyN(tw, src, st.Size())
 		return err
 	}
 	if err := add(backupDB, snap); err != nil {
@@ -125,6 +131,24 @@ func writeBackup(ctx context.Context, dir, dest string) (blobs int, size int64, 
 			return 0, 0, fmt.Errorf("backup %s: %w", dest, err)
 		}
 		blobs++
+	}
+	// Console segments (store/consolefiles.go) after the snapshot: they
+	// hold at least the bytes its rows name.
+	segs, err := filepath.Glob(filepath.Join(dir, "console", "*", "*.log"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range segs {
+		name := filepath.ToSlash(strings.TrimPrefix(p, dir+string(filepath.Separator)))
+		if !consoleEntry.MatchString(name) {
+			continue
+		}
+		if err := add(name, p); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // removed by retention meanwhile
+			}
+			return 0, 0, fmt.Errorf("backup %s: %w", dest, err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return 0, 0, err
@@ -181,6 +205,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	staged := dbPath + ".restoring"
 	os.Remove(staged)
 	defer os.Remove(staged)
+	// The backup's console segments are staged too, and replace the data
+	// dir's only with its store: the old store's segments go aside with it.
+	os.RemoveAll(staged + ".console")
+	defer os.RemoveAll(staged + ".console")
 	if err := os.MkdirAll(filepath.Join(dir, "firmware"), 0o750); err != nil {
 		return err
 	}
@@ -203,6 +231,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case firmwareEntry.MatchString(h.Name):
 			to = filepath.Join(dir, filepath.FromSlash(h.Name))
 			blobs++
+		case consoleEntry.MatchString(h.Name):
+			to = filepath.Join(staged+".console", filepath.FromSlash(strings.TrimPrefix(h.Name, "console/")))
+			if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("backup %s: unexpected entry %q (not a hilfarm backup?)", fs.Arg(0), h.Name)
 		}
@@ -223,7 +256,18 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				return fmt.Errorf("keep the old store aside: %w", err)
 			}
 		}
+		if err := os.Rename(filepath.Join(dir, "console"), aside+".console"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("keep the old store's console files aside: %w", err)
+		}
 		fmt.Fprintf(stderr, "the old store is kept as %s\n", aside)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "console")); err != nil {
+		return err
+	}
+	if _, err := os.Stat(staged + ".console"); err == nil {
+		if err := os.Rename(staged+".console", filepath.Join(dir, "console")); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(staged, dbPath); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
@@ -112,5 +113,67 @@ func TestBackupUnderLoad(t *testing.T) {
 	}
 	if code, _, stderr = runCLI("backup", "--data", s.dataDir, backup); code != exitInfra || !strings.Contains(stderr, "exists") {
 		t.Errorf("backup over an existing file: exit %d, %q", code, stderr)
+	}
+}
+
+// The boards' console bytes (segment files beside the store) are in the
+// backup and come back with it; restoring over a store keeps the old
+// store's console files aside with it, and the restored store reads its
+// own bytes, not the ones that were there.
+func TestBackupRestoresConsole(t *testing.T) {
+	ctx := context.Background()
+	write := func(dir, text string) {
+		t.Helper()
+		db, err := store.Open(ctx, filepath.Join(dir, storeFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.AppendLog(ctx, "sim-a", []store.LogRecord{{Offset: 0, At: time.Now(), Kind: "data", Data: []byte(text)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(dir string) string {
+		t.Helper()
+		db, err := store.Open(ctx, filepath.Join(dir, storeFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		recs, err := db.Log(ctx, "sim-a", 0, -1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		for _, r := range recs {
+			s += string(r.Data)
+		}
+		return s
+	}
+	src := t.TempDir()
+	write(src, "U-Boot 2024.01 (the original)\n")
+	backup := filepath.Join(t.TempDir(), "farm.tar")
+	if code, _, stderr := runCLI("backup", "--data", src, backup); code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, stderr)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if code, _, stderr := runCLI("restore", "--data", fresh, backup); code != 0 {
+		t.Fatalf("restore: exit %d: %s", code, stderr)
+	}
+	if got := read(fresh); got != "U-Boot 2024.01 (the original)\n" {
+		t.Fatalf("restored console %q", got)
+	}
+	other := t.TempDir()
+	write(other, "another farm's console, longer than the original one\n")
+	code, _, stderr := runCLI("restore", "--data", other, "--force", backup)
+	if code != 0 {
+		t.Fatalf("restore --force: exit %d: %s", code, stderr)
+	}
+	if got := read(other); got != "U-Boot 2024.01 (the original)\n" {
+		t.Fatalf("console after restore --force: %q", got)
+	}
+	aside, _ := filepath.Glob(filepath.Join(other, storeFile+".before-restore-*.console"))
+	if len(aside) != 1 {
+		t.Fatalf("the old store's console files were not kept aside (%v); stderr %q", aside, stderr)
 	}
 }

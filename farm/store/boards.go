@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -19,23 +21,50 @@ type LogRecord struct {
 }
 
 // AppendLog stores a batch of a board's log records in one transaction.
+// The bytes of data records go to the board's segment files
+// (consolefiles.go), written before the rows that name them.
 func (db *DB) AppendLog(ctx context.Context, board string, recs []LogRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	b := db.files.board(board)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	resume := func() (seg int64, ok bool, err error) {
+		err = db.w.QueryRowContext(ctx, `SELECT seg FROM board_log
+			WHERE board = ? AND ext > 0 ORDER BY offset DESC LIMIT 1`, board).Scan(&seg)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false, nil
+		}
+		return seg, err == nil, err
+	}
+	segs := make([]int64, len(recs))
+	for i, r := range recs {
+		if r.Kind != "data" || len(r.Data) == 0 {
+			continue
+		}
+		seg, err := db.files.write(b, board, r.Offset, r.Data, resume)
+		if err != nil {
+			return fmt.Errorf("store: log of board %s: console file: %w", board, err)
+		}
+		segs[i] = seg
+	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO board_log(board, offset, at_ms, kind, data)
-			VALUES (?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO board_log(board, offset, at_ms, kind, data, ext, seg)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, r := range recs {
-			data := r.Data
+		for i, r := range recs {
+			data, ext := r.Data, 0
 			if data == nil {
 				data = []byte{}
 			}
-			if _, err := stmt.ExecContext(ctx, board, r.Offset, ms(r.At), r.Kind, data); err != nil {
+			if r.Kind == "data" && len(data) > 0 {
+				data, ext = []byte{}, len(r.Data)
+			}
+			if _, err := stmt.ExecContext(ctx, board, r.Offset, ms(r.At), r.Kind, data, ext, segs[i]); err != nil {
 				return err
 			}
 		}
@@ -51,13 +80,13 @@ func (db *DB) AppendLog(ctx context.Context, board string, recs []LogRecord) err
 // upper bound), in stream order, at most limit records (0: no limit). A
 // stored data record may hold several reads (the recorder merges them): one
 // that straddles from or to is cut to the range, so the records returned
-// hold exactly the range's bytes.
+// hold exactly the range's bytes (fewer where a segment file lost them).
 func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) ([]LogRecord, error) {
 	// The data record that covers from, if one starts before it.
 	start := from
 	var prev int64
 	var prevLen int64
-	err := db.r.QueryRowContext(ctx, `SELECT offset, length(data) FROM board_log
+	err := db.r.QueryRowContext(ctx, `SELECT offset, length(data) + ext FROM board_log
 		WHERE board = ? AND offset < ? AND kind = 'data' ORDER BY offset DESC LIMIT 1`, board, from).Scan(&prev, &prevLen)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -66,7 +95,7 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 	case prev+prevLen > from:
 		start = prev
 	}
-	q := "SELECT offset, at_ms, kind, data FROM board_log WHERE board = ? AND offset >= ?"
+	q := "SELECT offset, at_ms, kind, data, ext, seg FROM board_log WHERE board = ? AND offset >= ?"
 	args := []any{board, start}
 	if to >= 0 {
 		q += " AND offset < ?"
@@ -84,23 +113,32 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 		return nil, err
 	}
 	defer rows.Close()
+	files := db.files.reader(board)
+	defer files.close()
 	var out []LogRecord
 	for rows.Next() {
 		var r LogRecord
-		var at int64
-		if err := rows.Scan(&r.Offset, &at, &r.Kind, &r.Data); err != nil {
+		var at, ext, seg int64
+		if err := rows.Scan(&r.Offset, &at, &r.Kind, &r.Data, &ext, &seg); err != nil {
 			return nil, err
 		}
 		r.At = fromMS(at)
-		if r.Offset < from {
-			if r.Kind != "data" {
-				continue
-			}
-			r.Data = r.Data[from-r.Offset:]
-			r.Offset = from
+		if r.Offset < from && r.Kind != "data" {
+			continue
 		}
-		if to >= 0 && r.Kind == "data" && r.Offset+int64(len(r.Data)) > to {
-			r.Data = r.Data[:to-r.Offset]
+		if r.Kind == "data" {
+			lo, hi := max(r.Offset, from), r.Offset+int64(len(r.Data))+ext
+			if to >= 0 {
+				hi = max(lo, min(hi, to))
+			}
+			if ext > 0 {
+				if r.Data, err = files.read(seg, lo, hi-lo); err != nil {
+					return nil, fmt.Errorf("store: log of board %s: console file: %w", board, err)
+				}
+			} else {
+				r.Data = r.Data[lo-r.Offset : hi-r.Offset]
+			}
+			r.Offset = lo
 		}
 		out = append(out, r)
 		if limit > 0 && len(out) == limit {
@@ -114,7 +152,7 @@ func (db *DB) Log(ctx context.Context, board string, from, to int64, limit int) 
 // none): where the board's console stream goes on after a restart.
 func (db *DB) LogEnd(ctx context.Context, board string) (int64, error) {
 	var end int64
-	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(CASE kind WHEN 'data' THEN offset + length(data) ELSE offset END), 0)
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(CASE kind WHEN 'data' THEN offset + length(data) + ext ELSE offset END), 0)
 		FROM board_log WHERE board = ?`, board).Scan(&end)
 	return end, err
 }
@@ -315,11 +353,15 @@ func (db *DB) Prune(ctx context.Context, before time.Time) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: prune: %w", err)
 	}
+	if err := db.pruneSegments(ctx); err != nil {
+		return gone, fmt.Errorf("store: prune: console files: %w", err)
+	}
 	return gone, nil
 }
 
 // UsedBytes is the space the database's live pages take (the file itself
-// only shrinks with VACUUM; freed pages are reused).
+// only shrinks with VACUUM; freed pages are reused) and the console
+// segment files.
 func (db *DB) UsedBytes(ctx context.Context) (int64, error) {
 	var pages, free, size int64
 	if err := db.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
@@ -331,7 +373,21 @@ func (db *DB) UsedBytes(ctx context.Context) (int64, error) {
 	if err := db.r.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
 		return 0, err
 	}
-	return (pages - free) * size, nil
+	used := (pages - free) * size
+	ents, err := os.ReadDir(db.files.dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	for _, e := range ents {
+		_, sizes, err := segments(filepath.Join(db.files.dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, n := range sizes {
+			used += n
+		}
+	}
+	return used, nil
 }
 
 // NthFinished returns the end time of the n-th oldest finished job (1-based),

@@ -130,6 +130,11 @@ var migrations = []string{
 
 	// 5: spread campaigns (issue 16): a job's spread and its shard jobs (campaign.go).
 	migrationCampaigns,
+
+	// 6: console bytes in segment files (consolefiles.go): a data record's
+	// length and segment; its data column is then empty.
+	`ALTER TABLE board_log ADD COLUMN ext INTEGER NOT NULL DEFAULT 0;
+	 ALTER TABLE board_log ADD COLUMN seg INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // SchemaVersion is the schema version this binary writes.

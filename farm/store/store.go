@@ -1,6 +1,7 @@
 // Package store keeps the controller's state in one SQLite file
 // (modernc.org/sqlite, no cgo): jobs and their attempts, job events, board
-// console logs, board states, tokens and the audit trail.
+// console logs (their bytes in segment files beside it: consolefiles.go),
+// board states, tokens and the audit trail.
 //
 // The database runs in WAL mode with foreign keys on. Writes go through a
 // single connection (BEGIN IMMEDIATE), reads through a small pool of
@@ -25,9 +26,10 @@ import (
 
 // DB is an open store.
 type DB struct {
-	w    *sql.DB // the single writer
-	r    *sql.DB // read-only pool
-	path string
+	w     *sql.DB // the single writer
+	r     *sql.DB // read-only pool
+	path  string
+	files *logFiles // console segment files (consolefiles.go)
 }
 
 func dsn(path string, extra ...string) string {
@@ -61,7 +63,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("store %s: open: %w", path, err)
 	}
-	db := &DB{w: w, path: path}
+	db := &DB{w: w, path: path, files: &logFiles{dir: consoleDir(path)}}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
@@ -79,7 +81,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes the store.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.r.Close(), db.w.Close(), db.files.close())
 }
 
 // Path is the database file.
