@@ -15,6 +15,7 @@ import (
 
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/fixtures/serial"
+	"github.com/hilfarm/hilfarm/runner"
 	"github.com/hilfarm/hilfarm/specs"
 )
 
@@ -121,6 +122,73 @@ func TestRecorderStoresAFloodInFewRows(t *testing.T) {
 	if !bytes.Equal(rng.Bytes(), want.Bytes()[from:to]) {
 		t.Errorf("range [%d, %d) gave %d bytes, not the stream's", from, to, rng.Len())
 	}
+}
+
+// TestJobReadsJoinedChunks: while a job's reader lags a flood, each of its
+// reads returns the queued reads that follow one another in a slab as one
+// chunk (up to maxJobChunk), without a copy; the bytes are the stream's,
+// and no chunk lets an append reach the slab's rest.
+func TestJobReadsJoinedChunks(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx := context.Background()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	con, err := serial.Open(ctx, specs.Console{Port: tty.Name(), Baud: 115200}, serial.Options{Name: "pty"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer con.Close()
+	rec := NewRecorder("pty", con, nil, RecorderOptions{})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	jc, _, err := rec.Attach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jc.Close()
+	want := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz-flood\n"), (1<<20)/43)
+	if _, err := ptmx.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); rec.Offset() < int64(len(want)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorder read %d of %d bytes in a minute", rec.Offset(), len(want))
+		}
+		time.Sleep(time.Millisecond) // waiting for the recorder to read what the kernel holds
+	}
+	var got []byte
+	events := 0
+	for len(got) < len(want) {
+		ev, err := jc.ReadEvent(nil, time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		if ev.Kind != runner.ConsoleData {
+			continue
+		}
+		if len(ev.Data) > maxJobChunk+readChunk || cap(ev.Data) != len(ev.Data) {
+			t.Fatalf("chunk of %d bytes, capacity %d", len(ev.Data), cap(ev.Data))
+		}
+		if ev.Offset != int64(len(got)) {
+			t.Fatalf("chunk at offset %d after %d bytes", ev.Offset, len(got))
+		}
+		got = append(got, ev.Data...)
+		events++
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the job's bytes are not the stream's")
+	}
+	// A pty read returns at most 4 KiB: 1 MiB is at least 256 reads.
+	if events > (1<<20)/(16<<10) {
+		t.Errorf("%d job reads for 1 MiB read by the recorder beforehand: chunks were not joined", events)
+	}
+	t.Logf("1 MiB in %d job reads", events)
 }
 
 // TestJobConsoleStoredOnce: a job's console events are stored as

@@ -364,6 +364,11 @@ func (r *Recorder) add(rec store.LogRecord, ev runner.ConsoleEvent) int64 {
 	}
 	// the job
 	if r.job != nil && ev.Kind >= 0 {
+		if ev.Kind == runner.ConsoleData && r.inSlab != nil && len(ev.Data) > 0 {
+			// The job's copy of the chunk has the slab's rest as capacity,
+			// so its reader can join the chunks that follow (ReadEvent).
+			ev.Data = r.inSlab[r.inAt : r.inAt+len(ev.Data)]
+		}
 		r.job.pushBatched(ev, r.o.MaxJobLag, r.batchJob && ev.Kind == runner.ConsoleData)
 	}
 	return rec.Offset
@@ -569,6 +574,21 @@ func (j *JobConsole) ReadEvent(_ []byte, deadline time.Time) (runner.ConsoleEven
 			j.queue[j.head] = runner.ConsoleEvent{}
 			j.head++
 			j.queued -= len(ev.Data)
+			// Data read right after ev into the same slab joins it (no
+			// copy): in a flood the runner takes up to maxJobChunk of
+			// reads per call, not one call per 4 KiB read.
+			for ev.Kind == runner.ConsoleData && j.head < len(j.queue) && len(ev.Data) < maxJobChunk {
+				next := j.queue[j.head]
+				if next.Kind != runner.ConsoleData || next.Offset != ev.Offset+int64(len(ev.Data)) || !adjacent(ev.Data, next.Data) {
+					break
+				}
+				ev.Data = ev.Data[:len(ev.Data)+len(next.Data)]
+				ev.At = next.At // the latest read: the runner's settle time counts from it
+				j.queue[j.head] = runner.ConsoleEvent{}
+				j.head++
+				j.queued -= len(next.Data)
+			}
+			ev.Data = ev.Data[:len(ev.Data):len(ev.Data)] // no append may reach the rest of the slab
 			if j.head == len(j.queue) {
 				j.queue, j.head = j.queue[:0], 0
 			}
@@ -607,6 +627,16 @@ func (j *JobConsole) ReadEvent(_ []byte, deadline time.Time) (runner.ConsoleEven
 			return runner.ConsoleEvent{}, runner.ErrNoEvent
 		}
 	}
+}
+
+// maxJobChunk bounds the data of one event the job reads (merged reads).
+const maxJobChunk = 64 << 10
+
+// adjacent reports whether b continues a in a's array: the recorder gives
+// the job each chunk with its slab's rest as capacity, so b within a's
+// capacity is in the same slab.
+func adjacent(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && len(a)+len(b) <= cap(a) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // Wake makes a pending ReadEvent, or else the next one, return

@@ -799,11 +799,15 @@ func (e *engine) handle(ev ConsoleEvent) {
 			e.noteRead(ev.At)
 		}
 		e.emit(ConsoleOutput{Time: at, Data: ev.Data, Offset: ev.Offset})
+		write := (*slice).write
+		if e.stableData {
+			write = (*slice).writeStable // no copy of a flood into the tail
+		}
 		if e.rec != nil {
-			e.rec.write(ev.Data)
+			write(e.rec, ev.Data)
 		}
 		if e.camp != nil && e.camp.rec != nil {
-			e.camp.rec.write(ev.Data)
+			write(e.camp.rec, ev.Data)
 		}
 		p := ev.Data
 		for len(p) > 0 {

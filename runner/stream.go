@@ -748,6 +748,44 @@ type slice struct {
 	tpos  int    // next write position in tail
 	tlen  int    // bytes in tail
 	total int64
+	// refs are the latest stable chunks (writeStable), not yet copied into
+	// the ring; refLen their bytes. Only what can still be in the tail is
+	// kept: a flood is not copied chunk by chunk.
+	refs   [][]byte
+	refLen int
+}
+
+// writeStable is write for bytes that are never overwritten (a
+// StableReader's): the tail keeps a reference and copies only when read
+// or when other bytes follow.
+func (s *slice) writeStable(p []byte) {
+	if len(s.head) < s.max/2 || len(p) == 0 {
+		s.write(p) // the head is copied once
+		return
+	}
+	s.total += int64(len(p))
+	s.refs = append(s.refs, p)
+	s.refLen += len(p)
+	t := s.max - s.max/2
+	drop := 0
+	for drop < len(s.refs)-1 && s.refLen-len(s.refs[drop]) >= t {
+		s.refLen -= len(s.refs[drop])
+		s.refs[drop] = nil
+		drop++
+	}
+	if drop > 0 {
+		s.refs = append(s.refs[:0], s.refs[drop:]...)
+	}
+}
+
+// settle copies the referenced chunks into the ring.
+func (s *slice) settle() {
+	refs := s.refs
+	s.refs, s.refLen = nil, 0
+	for _, p := range refs {
+		s.total -= int64(len(p)) // counted by writeStable; write counts it again
+		s.write(p)
+	}
 }
 
 func newSlice(max int) *slice {
@@ -758,6 +796,9 @@ func newSlice(max int) *slice {
 }
 
 func (s *slice) write(p []byte) {
+	if len(s.refs) > 0 {
+		s.settle()
+	}
 	s.total += int64(len(p))
 	h := s.max / 2
 	if len(s.head) < h {
@@ -788,6 +829,7 @@ func (s *slice) write(p []byte) {
 // String returns the recorded bytes, with "[... N bytes elided ...]" where
 // bytes were dropped.
 func (s *slice) String() string {
+	s.settle()
 	var b strings.Builder
 	b.Write(s.head)
 	elided := s.total - int64(len(s.head)) - int64(s.tlen)

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -251,5 +252,33 @@ func BenchmarkEngine(b *testing.B) {
 	}
 	if e.hit != nil || e.failHit != nil {
 		b.Fatal("unexpected match")
+	}
+}
+
+// A slice fed by writeStable (references) holds what one fed the same
+// bytes by write (copies) holds, whatever the chunking and interleaving.
+func TestSliceStableWritesMatchCopies(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		max := 2 + rnd.IntN(600)
+		ref, got := newSlice(max), newSlice(max)
+		for range rnd.IntN(60) {
+			p := make([]byte, rnd.IntN(3*max/2+1))
+			for i := range p {
+				p[i] = byte('a' + rnd.IntN(26))
+			}
+			ref.write(p)
+			if rnd.IntN(4) == 0 {
+				got.write(append([]byte(nil), p...))
+			} else {
+				got.writeStable(p)
+			}
+			if rnd.IntN(10) == 0 && ref.String() != got.String() {
+				t.Fatalf("round %d (max %d): mid-way %q, want %q", round, max, got.String(), ref.String())
+			}
+		}
+		if g, w := got.String(), ref.String(); g != w || got.total != ref.total {
+			t.Fatalf("round %d (max %d): %q (%d bytes), want %q (%d)", round, max, g, got.total, w, ref.total)
+		}
 	}
 }
