@@ -208,6 +208,7 @@ func TestAPIBadInput(t *testing.T) {
 		{"unknown endpoint", func() apiAnswer { return e.do(t, "GET", "/api/v1/nope", sub, "", nil) }, 404, "no such endpoint"},
 		{"bad state filter", func() apiAnswer { return e.do(t, "GET", "/api/v1/jobs?state=done", sub, "", nil) }, 400, "unknown state"},
 		{"events without upgrade", func() apiAnswer { return e.do(t, "GET", "/api/v1/jobs/x/events", sub, "", nil) }, 400, "websocket"},
+		{"events with a bad console flag", func() apiAnswer { return e.do(t, "GET", "/api/v1/jobs/x/events?console=maybe", sub, "", nil) }, 400, "console must be"},
 		{"cookie POST without CSRF header", func() apiAnswer {
 			return e.do(t, "POST", "/api/v1/jobs/nope/cancel", "", "", nil, func(r *http.Request) {
 				r.AddCookie(&http.Cookie{Name: SessionCookie, Value: sub})

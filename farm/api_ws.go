@@ -162,13 +162,21 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ Principal) err
 		}
 		after = n
 	}
+	console := true
+	if s := r.URL.Query().Get("console"); s != "" {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return badRequest("console must be true or false")
+		}
+		console = v
+	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		return badRequest("this endpoint is a websocket (send Upgrade: websocket)")
 	}
 	if !a.checkOrigin(r) {
 		return &httpError{status: http.StatusForbidden, msg: "websocket: origin " + r.Header.Get("Origin") + " is not allowed"}
 	}
-	replay, live, stop, err := a.c.Subscribe(r.Context(), id, after)
+	replay, live, stop, err := a.c.SubscribeEvents(r.Context(), id, after, console)
 	if err != nil {
 		return err
 	}

@@ -207,13 +207,42 @@ func TestJobConsoleStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A subscriber without console (submit --wait --quiet) beside it.
+	_, quietCh, stopQuiet, err := tc.SubscribeEvents(ctx, j.ID, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var live bytes.Buffer
+	var liveOther []int64
 	for e := range liveCh {
 		if e.Type == "console" {
 			live.WriteString(consoleData(t, e))
+		} else {
+			liveOther = append(liveOther, e.Seq)
 		}
 	}
 	stopLive()
+	var quiet []int64
+	for e := range quietCh {
+		quiet = append(quiet, e.Seq)
+		if e.Type == "console" {
+			t.Fatalf("a subscriber without console got console event %d", e.Seq)
+		}
+	}
+	stopQuiet()
+	if fmt.Sprint(quiet) != fmt.Sprint(liveOther) {
+		t.Errorf("without console: events %v, want the other events %v", quiet, liveOther)
+	}
+	if replay, _, stop, err := tc.SubscribeEvents(ctx, j.ID, 0, false); err != nil {
+		t.Fatal(err)
+	} else {
+		stop()
+		for _, e := range replay {
+			if e.Type == "console" {
+				t.Fatalf("a replay without console has console event %d", e.Seq)
+			}
+		}
+	}
 	if v := tc.wait(t, j.ID); v.State != store.StatePassed {
 		t.Fatalf("job %s: %s %s", j.ID, v.State, v.Reason)
 	}

@@ -750,10 +750,16 @@ var ErrNoResult = errors.New("no result")
 // the subscriber falls behind (reconnect with the last seq seen). stop
 // releases the subscription (idempotent).
 func (c *Controller) Subscribe(ctx context.Context, jobID string, after int64) ([]store.Event, <-chan store.Event, func(), error) {
+	return c.SubscribeEvents(ctx, jobID, after, true)
+}
+
+// SubscribeEvents is Subscribe; without console, the job's console events
+// are left out (and never read back from the board log for it).
+func (c *Controller) SubscribeEvents(ctx context.Context, jobID string, after int64, console bool) ([]store.Event, <-chan store.Event, func(), error) {
 	if _, err := c.db.Job(ctx, jobID); err != nil {
 		return nil, nil, nil, err
 	}
-	replay, live, stop, err := c.hub.subscribe(ctx, c.db, jobID, after)
+	replay, live, stop, err := c.hub.subscribe(ctx, c.db, jobID, after, console)
 	if err != nil {
 		return nil, nil, nil, err
 	}

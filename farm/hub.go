@@ -22,23 +22,27 @@ type hub struct {
 }
 
 type sub struct {
-	ch     chan store.Event
-	minSeq int64 // events with seq <= minSeq were in the replay
-	closed bool
+	ch        chan store.Event
+	minSeq    int64 // events with seq <= minSeq were in the replay
+	closed    bool
+	noConsole bool // skips console events (and does not make them expanded)
 }
 
 func newHub() *hub { return &hub{subs: map[string]map[*sub]struct{}{}} }
 
-func (h *hub) subscribe(ctx context.Context, db *store.DB, jobID string, after int64) ([]store.Event, <-chan store.Event, func(), error) {
+func (h *hub) subscribe(ctx context.Context, db *store.DB, jobID string, after int64, console bool) ([]store.Event, <-chan store.Event, func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	replay, err := db.Events(ctx, jobID, after)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	s := &sub{ch: make(chan store.Event, subQueue), minSeq: after}
+	s := &sub{ch: make(chan store.Event, subQueue), minSeq: after, noConsole: !console}
 	if n := len(replay); n > 0 {
 		s.minSeq = replay[n-1].Seq
+	}
+	if !console {
+		replay = withoutConsole(replay)
 	}
 	// A job whose final state is already in the replay has nothing live.
 	for _, e := range replay {
@@ -87,12 +91,21 @@ func (h *hub) drop(jobID string, s *sub) {
 func (h *hub) publish(jobID string, evs []store.Event, final bool, expand func([]store.Event) []store.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if expand != nil && len(h.subs[jobID]) > 0 {
-		evs = expand(evs)
+	if expand != nil {
+		for s := range h.subs[jobID] {
+			if !s.noConsole {
+				evs = expand(evs)
+				break
+			}
+		}
 	}
 	for s := range h.subs[jobID] {
 		for _, e := range evs {
 			if e.Seq <= s.minSeq {
+				continue
+			}
+			if s.noConsole && e.Type == "console" {
+				s.minSeq = e.Seq
 				continue
 			}
 			select {
@@ -109,6 +122,17 @@ func (h *hub) publish(jobID string, evs []store.Event, final bool, expand func([
 			h.drop(jobID, s)
 		}
 	}
+}
+
+// withoutConsole is evs without its console events.
+func withoutConsole(evs []store.Event) []store.Event {
+	out := evs[:0:0]
+	for _, e := range evs {
+		if e.Type != "console" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func isFinalStateEvent(e store.Event) bool {

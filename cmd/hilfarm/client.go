@@ -288,8 +288,9 @@ var errStreamEnded = errors.New("event stream ended")
 
 // follow streams a job's events to fn from seq after on, reconnecting with
 // ?after= when the connection drops, until the job's final state event. It
-// returns that final state.
-func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(store.Event) error) (string, error) {
+// returns that final state. Without console, the server leaves out the
+// console events (a flood costs it nothing to send).
+func (c *client) follow(ctx context.Context, jobID string, after int64, console bool, fn func(store.Event) error) (string, error) {
 	// Give up after this long without a connection (a controller restart
 	// takes seconds; a farm that stays away is an error).
 	const patience = 2 * time.Minute
@@ -297,7 +298,7 @@ func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(
 	lastProgress := time.Now()
 	backoff := 100 * time.Millisecond
 	for {
-		state, last, connected, err := c.followOnce(ctx, jobID, after, fn)
+		state, last, connected, err := c.followOnce(ctx, jobID, after, console, fn)
 		if err == nil {
 			return state, nil
 		}
@@ -339,7 +340,7 @@ func (c *client) follow(ctx context.Context, jobID string, after int64, fn func(
 // followOnce reads one websocket connection of a job's events. It returns
 // the final state, or the last seq seen, whether it had connected, and why
 // the connection ended.
-func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn func(store.Event) error) (state string, last int64, connected bool, err error) {
+func (c *client) followOnce(ctx context.Context, jobID string, after int64, console bool, fn func(store.Event) error) (state string, last int64, connected bool, err error) {
 	u := *c.base
 	if u.Scheme == "https" {
 		u.Scheme = "wss"
@@ -348,6 +349,9 @@ func (c *client) followOnce(ctx context.Context, jobID string, after int64, fn f
 	}
 	u.Path += "/api/v1/jobs/" + url.PathEscape(jobID) + "/events"
 	u.RawQuery = "after=" + strconv.FormatInt(after, 10)
+	if !console {
+		u.RawQuery += "&console=false"
+	}
 	h := http.Header{}
 	if c.token != "" {
 		h.Set("Authorization", "Bearer "+c.token)

@@ -87,7 +87,7 @@ func TestConsoleAttach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := op.follow(ctx, job.ID, 0, func(store.Event) error { return nil }); err != nil || st != store.StatePassed {
+	if st, err := op.follow(ctx, job.ID, 0, true, func(store.Event) error { return nil }); err != nil || st != store.StatePassed {
 		t.Fatalf("flash job: %s %v", st, err)
 	}
 	var done0 jobJSON

@@ -193,7 +193,7 @@ func demoReady(ctx context.Context, url string, db *store.DB, f *specs.Farm, job
 		}
 		say("submitted %-18s %-22s job %s", filepath.Base(j.spec), filepath.Base(j.firmware), c.url("/api/v1/jobs/"+view.ID))
 		wg.Go(func() {
-			state, err := c.follow(ctx, view.ID, 0, func(store.Event) error { return nil })
+			state, err := c.follow(ctx, view.ID, 0, false, func(store.Event) error { return nil })
 			if err != nil {
 				if !errors.Is(err, context.Canceled) {
 					say("job %s: %v", view.ID, err)

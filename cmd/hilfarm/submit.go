@@ -163,7 +163,7 @@ type waitOptions struct {
 func waitJob(ctx context.Context, c *client, id string, stdout io.Writer, o waitOptions) error {
 	p := &progress{w: stdout, quiet: o.quiet, lineStart: true}
 	var last stateEvent // the last state event: the verdict when the server is gone after it
-	state, err := c.follow(ctx, id, 0, func(ev store.Event) error {
+	state, err := c.follow(ctx, id, 0, !o.quiet, func(ev store.Event) error {
 		if ev.Type == "state" {
 			_ = json.Unmarshal(ev.Data, &last)
 		}

@@ -316,7 +316,7 @@ func TestFollowResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []int64
-	state, err := c.follow(context.Background(), "j1", 0, func(e store.Event) error {
+	state, err := c.follow(context.Background(), "j1", 0, true, func(e store.Event) error {
 		got = append(got, e.Seq)
 		return nil
 	})
@@ -333,7 +333,7 @@ func TestFollowResumes(t *testing.T) {
 	mu.Unlock()
 
 	bad, _ := newClient(srv.URL, "wrong")
-	if _, err := bad.follow(context.Background(), "j1", 0, func(store.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := bad.follow(context.Background(), "j1", 0, true, func(store.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("follow with a bad token = %v, want a 401 at once", err)
 	}
 }
