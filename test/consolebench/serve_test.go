@@ -94,7 +94,7 @@ type jobView struct {
 }
 
 // waitJob polls the job until it has finished (a benchmark may poll; a
-// test may not).
+// test may not); after submit --wait it reads the record once.
 func waitJob(b *testing.B, addr, token, id string) jobView {
 	for deadline := time.Now().Add(3 * time.Minute); ; {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/jobs/"+id, nil)
@@ -168,13 +168,21 @@ func BenchmarkServeFlood(b *testing.B) {
 				t0 = time.Now()
 				powered <- writeFlood(master, floodBlocks)
 			}()
-			out, err := exec.Command(hilfarm(b), "submit", "--server", "http://"+addr, "--token", token,
-				"--firmware", filepath.Join(dir, "fw.bin"), "--spec", filepath.Join(dir, "spec.hcl")).CombinedOutput()
+			// As a CI job waits: submit --wait (--quiet: the progress, not
+			// the console), then the job's record once.
+			jsonOut := filepath.Join(dir, "job.json")
+			out, err := exec.Command(hilfarm(b), "submit", "--server", "http://"+addr, "--token", token, "--wait", "--quiet",
+				"--json", jsonOut, "--firmware", filepath.Join(dir, "fw.bin"), "--spec", filepath.Join(dir, "spec.hcl")).CombinedOutput()
 			if err != nil {
-				b.Fatalf("submit: %v\n%s", err, out)
+				b.Fatalf("submit --wait: %v\n%s", err, out)
 			}
-			u := strings.TrimSpace(string(out))
-			id := u[strings.LastIndex(u, "/")+1:]
+			var jf struct {
+				ID string `json:"id"`
+			}
+			if raw, err := os.ReadFile(jsonOut); err != nil || json.Unmarshal(raw, &jf) != nil || jf.ID == "" {
+				b.Fatalf("submit --json: %v\n%s", err, raw)
+			}
+			id := jf.ID
 			j := waitJob(b, addr, token, id)
 			if err := <-powered; err != nil {
 				b.Fatal(err)
