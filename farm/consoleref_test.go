@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,26 +29,13 @@ import (
 func TestRecorderStoresAFloodInFewRows(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx := context.Background()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	con, err := serial.Open(ctx, specs.Console{Port: tty.Name(), Baud: 115200}, serial.Options{Name: "pty"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer con.Close()
-	rec := NewRecorder("pty", con, db, RecorderOptions{})
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- rec.Run(rctx) }()
+	ptmx, rec, stopRec := ptyRecorder(t, db)
+	defer stopRec()
 
 	// Three floods of 1 MiB with a marker after each (placed once the
 	// recorder has every byte of its flood).
@@ -58,19 +47,11 @@ func TestRecorderStoresAFloodInFewRows(t *testing.T) {
 		if _, err := ptmx.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(time.Minute); rec.Offset() < int64(want.Len()); {
-			if time.Now().After(deadline) {
-				t.Fatalf("the recorder read %d of %d bytes in a minute", rec.Offset(), want.Len())
-			}
-			time.Sleep(time.Millisecond) // waiting for the recorder to read what the kernel holds
-		}
+		waitRecorded(t, rec, int64(want.Len()))
 		marks = append(marks, rec.Mark(MarkPowerOff, fmt.Sprint(part)))
 	}
 	rec.SyncTo(ctx, int64(want.Len()))
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stopRec()
 
 	recs, err := db.Log(ctx, "pty", 0, -1, 0)
 	if err != nil {
@@ -130,23 +111,8 @@ func TestRecorderStoresAFloodInFewRows(t *testing.T) {
 // and no chunk lets an append reach the slab's rest.
 func TestJobReadsJoinedChunks(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	ctx := context.Background()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	con, err := serial.Open(ctx, specs.Console{Port: tty.Name(), Baud: 115200}, serial.Options{Name: "pty"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer con.Close()
-	rec := NewRecorder("pty", con, nil, RecorderOptions{})
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- rec.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	ptmx, rec, stopRec := ptyRecorder(t, nil)
+	defer stopRec()
 	jc, _, err := rec.Attach()
 	if err != nil {
 		t.Fatal(err)
@@ -156,12 +122,7 @@ func TestJobReadsJoinedChunks(t *testing.T) {
 	if _, err := ptmx.Write(want); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(time.Minute); rec.Offset() < int64(len(want)); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the recorder read %d of %d bytes in a minute", rec.Offset(), len(want))
-		}
-		time.Sleep(time.Millisecond) // waiting for the recorder to read what the kernel holds
-	}
+	waitRecorded(t, rec, int64(len(want)))
 	var got []byte
 	events := 0
 	for len(got) < len(want) {
@@ -189,6 +150,49 @@ func TestJobReadsJoinedChunks(t *testing.T) {
 		t.Errorf("%d job reads for 1 MiB read by the recorder beforehand: chunks were not joined", events)
 	}
 	t.Logf("1 MiB in %d job reads", events)
+}
+
+// ptyRecorder runs a recorder (storing into sink, when not nil) of a real
+// pty through go.bug.st/serial; stop (idempotent) ends it and closes all.
+func ptyRecorder(t *testing.T, sink LogSink) (ptmx *os.File, rec *Recorder, stop func()) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	con, err := serial.Open(context.Background(), specs.Console{Port: tty.Name(), Baud: 115200}, serial.Options{Name: "pty"})
+	if err != nil {
+		ptmx.Close()
+		tty.Close()
+		t.Fatal(err)
+	}
+	rec = NewRecorder("pty", con, sink, RecorderOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(ctx) }()
+	var once sync.Once
+	return ptmx, rec, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			con.Close()
+			tty.Close()
+			ptmx.Close()
+		})
+	}
+}
+
+// waitRecorded waits until the recorder has read n bytes.
+func waitRecorded(t *testing.T, rec *Recorder, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); rec.Offset() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorder read %d of %d bytes in a minute", rec.Offset(), n)
+		}
+		time.Sleep(time.Millisecond) // waiting for the recorder to read what the kernel holds
+	}
 }
 
 // TestJobConsoleStoredOnce: a job's console events are stored as

@@ -122,7 +122,7 @@ func waitJob(b *testing.B, addr, token, id string) jobView {
 
 // BenchmarkServeFlood: the same 50 MiB flood as BenchmarkRunFlood, as a
 // job of `hilfarm serve`, whose recorder stores every byte in the board's
-// log (SQLite), against the bare Go read loop on the same pty, interleaved,
+// log (segment files indexed in SQLite), against the bare Go read loop on the same pty, interleaved,
 // 3 rounds; medians. Target: ≥ 0.8× the loop's MB/s, and the recording
 // byte-identical: after each job, serve is stopped and the board's stored
 // log (the data records, in stream order) must be exactly the bytes
