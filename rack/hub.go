@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hilfarm/hilfarm/internal/filewatch"
 )
 
 // Names of the hub's streams, buckets and consumers.
@@ -852,26 +854,47 @@ func (h *Hub) WatchConsole(rackName, board string, fn func([]byte)) (*nats.Subsc
 	return h.nc.Subscribe("console."+rackName+"."+board, func(m *nats.Msg) { fn(m.Data) })
 }
 
-// WatchRacks re-reads RacksDir every interval and applies it when a record
-// changed, so `hilfarm rack add` and `hilfarm rack revoke` take effect on a
-// running hub. It returns when ctx ends.
+// WatchRacks applies changes of RacksDir to the running hub, so `hilfarm
+// rack add` and `hilfarm rack revoke` take effect without a restart. It is
+// told of changes by inotify (nothing polls while nothing changes); where
+// inotify cannot watch the directory it re-reads it every interval. It
+// returns when ctx ends.
 func (h *Hub) WatchRacks(ctx context.Context, every time.Duration) error {
 	if h.cfg.RacksDir == "" {
 		return errors.New("hub: no racks directory to watch")
 	}
-	last, err := LoadRecords(h.cfg.RacksDir)
+	dir := h.cfg.RacksDir
+	changed := func() bool { // the fallback: a look every interval
+		t := time.NewTimer(every)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	// The watch starts before the first read: a change in between is seen.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		h.log.Warn("racks directory: looking every "+every.String(), "dir", dir, "err", err)
+	} else if w, err := filewatch.New(dir, ""); err != nil {
+		h.log.Warn("racks directory: no inotify; looking every "+every.String(), "dir", dir, "err", err)
+	} else {
+		context.AfterFunc(ctx, func() { w.Close() })
+		changed = func() bool {
+			if !w.Wait() {
+				return false
+			}
+			w.Drain() // the rest of one write (temporary file, rename)
+			return true
+		}
+	}
+	last, err := LoadRecords(dir)
 	if err != nil {
 		return err
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		recs, err := LoadRecords(h.cfg.RacksDir)
+	for changed() {
+		recs, err := LoadRecords(dir)
 		if err != nil {
 			h.log.Warn("racks directory unreadable; keeping the current credentials", "err", err)
 			continue
@@ -886,6 +909,7 @@ func (h *Hub) WatchRacks(ctx context.Context, every time.Duration) error {
 		h.log.Info("rack credentials reloaded", "racks", len(recs))
 		last = recs
 	}
+	return nil
 }
 
 func sameRecords(a, b []Record) bool {
