@@ -65,7 +65,14 @@ type Agent struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	runMu   sync.Mutex
+	running map[string]context.CancelCauseFunc // by attempt id: what the hub may cancel
+	cmdSub  *nats.Subscription
 }
+
+// errCancelledByHub is the cause of a run the hub cancelled.
+var errCancelledByHub = errors.New("cancelled at the hub")
 
 // NewAgent starts a rack agent. It returns once the local server runs; the
 // link to the hub comes up (and comes back) on its own.
@@ -140,6 +147,12 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		a.Close()
 		return nil, fmt.Errorf("rack %s: jetstream: %w", cfg.Name, err)
 	}
+	a.running = map[string]context.CancelCauseFunc{}
+	a.cmdSub, err = a.nc.Subscribe("farm.cmd."+cfg.Name+".cancel", a.handleCancel)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("rack %s: commands: %w", cfg.Name, err)
+	}
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.pump(ctx) }()
@@ -153,6 +166,9 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 // Close stops the pullers and the pump, then the local server. Jobs being
 // run are cancelled (their boards' Run get a cancelled ctx).
 func (a *Agent) Close() {
+	if a.cmdSub != nil {
+		_ = a.cmdSub.Unsubscribe()
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -258,8 +274,17 @@ func (a *Agent) runOne(ctx context.Context, log *slog.Logger, b Board, m jetstre
 		return
 	}
 	log = log.With("attempt", cr.Attempt)
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stopCause := context.WithCancelCause(ctx)
+	stop := func() { stopCause(nil) }
 	defer stop()
+	a.runMu.Lock()
+	a.running[cr.Attempt] = stopCause
+	a.runMu.Unlock()
+	defer func() {
+		a.runMu.Lock()
+		delete(a.running, cr.Attempt)
+		a.runMu.Unlock()
+	}()
 	hbDone := make(chan struct{})
 	go func() { // heartbeats keep the claim while the job runs
 		defer close(hbDone)
@@ -286,12 +311,33 @@ func (a *Agent) runOne(ctx context.Context, log *slog.Logger, b Board, m jetstre
 	if ctx.Err() != nil {
 		return // the agent stopped mid-job: no result; the hub's AckWait redelivers
 	}
+	if errors.Is(context.Cause(runCtx), errCancelledByHub) {
+		verdict = "cancelled" // recorded on the attempt; the hub decided already
+	}
 	ev, _ := json.Marshal(event{Kind: "result", Job: job.ID, Attempt: cr.Attempt, Verdict: verdict, Detail: detail})
 	if err := a.enqueue("farm.evt."+a.cfg.Name+".result", ev); err != nil {
 		log.Error("outbox", "err", err)
 		return
 	}
 	log.Info("result queued", "verdict", verdict)
+}
+
+// handleCancel stops the attempt the hub cancelled, if it runs here.
+func (a *Agent) handleCancel(m *nats.Msg) {
+	var cmd cancelCmd
+	if err := json.Unmarshal(m.Data, &cmd); err != nil {
+		a.log.Warn("undecodable cancel command", "err", err)
+		return
+	}
+	a.runMu.Lock()
+	stop := a.running[cmd.Attempt]
+	a.runMu.Unlock()
+	if stop == nil {
+		a.log.Info("cancel of an attempt not running here", "attempt", cmd.Attempt)
+		return
+	}
+	a.log.Info("attempt cancelled at the hub", "attempt", cmd.Attempt, "reason", cmd.Reason)
+	stop(errCancelledByHub)
 }
 
 // --- outbox -------------------------------------------------------------

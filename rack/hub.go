@@ -57,6 +57,10 @@ const (
 var (
 	// ErrNoRack: no (unrevoked) rack has a board of the job's type.
 	ErrNoRack = errors.New("no rack has a board of this type")
+	// ErrNoJob: the hub has no job of that id.
+	ErrNoJob = errors.New("no such job")
+	// ErrDecided: the job already has its verdict.
+	ErrDecided = errors.New("job already has its verdict")
 	// ErrBadJob: the job is malformed (id, type, size, firmware).
 	ErrBadJob = errors.New("invalid job")
 	// ErrUnknownRack: no such rack in the registry.
@@ -122,7 +126,7 @@ type Attempt struct {
 	Rack      string    `json:"rack"`
 	Board     string    `json:"board"`
 	Delivered uint64    `json:"delivered"` // JetStream delivery count
-	State     string    `json:"state"`     // running, superseded, final
+	State     string    `json:"state"`     // running, superseded, final, cancelled
 	Verdict   string    `json:"verdict,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
 	Claimed   time.Time `json:"claimed"`
@@ -746,6 +750,57 @@ func (h *Hub) handleClaim(m *nats.Msg) {
 	reply(claimReply{OK: true, Attempt: a.ID})
 	h.log.Info("attempt claimed", "attempt", a.ID, "rack", rackName, "board", req.Board, "delivered", req.Delivered)
 	h.notify()
+}
+
+// cancelCmd is what farm.cmd.<rack>.cancel carries.
+type cancelCmd struct {
+	Job     string `json:"job"`
+	Attempt string `json:"attempt"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Cancel gives a job the verdict "cancelled" at the hub: its JOBS message
+// goes (no rack pulls it again and a claim of it is refused) and, when an
+// attempt runs at a rack, that rack is told to stop it (farm.cmd.<rack>.
+// cancel, best effort: a rack cut off at that moment runs the attempt to
+// its end). A result the rack sends for it later is recorded on the
+// attempt and never changes the verdict. ErrDecided when the job has its
+// verdict already.
+func (h *Hub) Cancel(ctx context.Context, id, reason string) (JobRecord, error) {
+	h.mu.Lock()
+	rec, ok := h.ledger[id]
+	if !ok {
+		h.mu.Unlock()
+		return JobRecord{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
+	}
+	if rec.Verdict != "" {
+		out := cloneRecord(rec)
+		h.mu.Unlock()
+		return out, fmt.Errorf("job %s: %w (%s)", id, ErrDecided, out.Verdict)
+	}
+	rec.Verdict, rec.DecidedBy, rec.Detail = "cancelled", "hub", "cancelled at the hub"
+	if reason != "" {
+		rec.Detail += ": " + reason
+	}
+	var running *Attempt
+	if c := rec.currentAttempt(); c != nil && c.State == "running" {
+		c.State = "cancelled"
+		a := *c
+		running = &a
+	}
+	out := cloneRecord(rec)
+	h.mu.Unlock()
+	h.persist(ctx, out)
+	h.deleteJobMsg(ctx, out.Seq)
+	if running != nil {
+		data, _ := json.Marshal(cancelCmd{Job: id, Attempt: running.ID, Reason: reason})
+		if err := h.nc.Publish("farm.cmd."+running.Rack+".cancel", data); err != nil {
+			h.log.Warn("cancel: rack not told", "attempt", running.ID, "rack", running.Rack, "err", err)
+		}
+	}
+	h.log.Info("verdict", "job", id, "verdict", out.Verdict, "attempt", "hub")
+	h.notify()
+	return out, nil
 }
 
 func (r *JobRecord) currentAttempt() *Attempt {
