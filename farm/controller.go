@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/rack"
 	"github.com/hilfarm/hilfarm/runner"
 	"github.com/hilfarm/hilfarm/specs"
 )
@@ -73,6 +74,10 @@ type Config struct {
 	// OnJobFinished hooks are called once per job that reaches a final
 	// state, from a goroutine of their own; they must not block for long.
 	OnJobFinished []func(JobView)
+	// Hub, when set, makes this farm the front door of a multi-rack farm:
+	// a job for a board type no local board has but a rack has goes to
+	// the racks through it (hubjobs.go). Started and closed by the caller.
+	Hub *rack.Hub
 }
 
 // Board states.
