@@ -257,6 +257,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// Rack jobs the hub still has are followed again (hubjobs.go).
+	c.reattachRemote(ctx, interrupted)
 	c.settleSpreads(ctx) // spread jobs whose shards all ended meanwhile (campaign.go)
 
 	// Health checks queued by a previous run are still this run's: a board

@@ -34,8 +34,9 @@ const hubJobLabel = "hub-job"
 const rackAttemptEvent = "rack_attempt"
 
 // reasonRemoteRestarted ends a remote job that was in flight when the
-// controller stopped: nothing here follows it after a restart.
-const reasonRemoteRestarted = "controller restarted while the job ran on a rack through the hub; its verdict there is not followed after a restart"
+// controller stopped and that the hub no longer has (or this farm is no
+// longer a hub): nothing can follow it.
+const reasonRemoteRestarted = "controller restarted while the job ran on a rack through the hub, and the hub no longer has it"
 
 // isRemote reports whether j runs on a rack through the hub.
 func isRemote(j *store.Job) bool { return j.Labels[hubJobLabel] == j.ID }
@@ -291,15 +292,46 @@ func cancelRemote(j *store.Job) error {
 		"job %s runs on a rack through the hub; cancelling a rack job is not supported yet (the hub cannot cancel at a rack): it ends with the rack's verdict", j.ID)}
 }
 
-// remoteAfterRestart wraps the restart decision: a remote job that was in
-// flight ends as error, since requeued it would wait for a local board it
-// can never have.
+// remoteAfterRestart wraps the restart decision for remote jobs in
+// flight: one the hub still has is requeued, to be followed again at once
+// (reattachRemote); the hub's ledger survives a restart and its verdict
+// still decides. Any other ends as error: requeued, it would wait for a
+// local board it can never have.
 func (c *Controller) remoteAfterRestart(ctx context.Context, next func(string, int) (bool, string)) func(string, int) (bool, string) {
 	return func(id string, attempts int) (bool, string) {
-		if j, err := c.db.Job(ctx, id); err == nil && isRemote(j) {
-			return false, reasonRemoteRestarted
+		j, err := c.db.Job(ctx, id)
+		if err != nil || !isRemote(j) {
+			return next(id, attempts)
 		}
-		return next(id, attempts)
+		if c.cfg.Hub != nil {
+			if _, ok := c.cfg.Hub.Job(id); ok {
+				return true, ""
+			}
+		}
+		return false, reasonRemoteRestarted
+	}
+}
+
+// reattachRemote follows again the remote jobs a restart requeued: each
+// gets a new attempt here that stands for the hub's, as at submit. Called
+// by Run before the scheduler starts (which would leave them alone
+// anyway: no local board matches them).
+func (c *Controller) reattachRemote(ctx context.Context, interrupted []store.Interrupted) {
+	for _, it := range interrupted {
+		j, err := c.db.Job(ctx, it.JobID)
+		if err != nil || !isRemote(j) || j.State != store.StateQueued {
+			continue
+		}
+		n, err := c.db.StartAttempt(ctx, j.ID, "rack", 0, c.now())
+		if err != nil {
+			c.log.Error("following a rack job again after a restart", "job", j.ID, "err", err)
+			continue
+		}
+		if j, err := c.db.Job(ctx, j.ID); err == nil {
+			c.publishState(j, n, "")
+		}
+		c.log.Info("following a rack job again after a restart", "job", j.ID, "attempt", n)
+		c.watchRemote(j.ID, n)
 	}
 }
 

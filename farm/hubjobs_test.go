@@ -99,23 +99,38 @@ func TestHubJobRouting(t *testing.T) {
 		t.Errorf("hub has %d jobs after the refused submissions; want the first only", n)
 	}
 
-	// Restart: the rack job in flight ends as error, not queued forever.
+	// Restart with the hub: the rack job is followed again, with a new
+	// attempt standing for the hub's. Restart without it (no longer a hub):
+	// it ends as error, not queued forever.
 	tc.stop(t)
-	c2, err := New(Config{Farm: tc.cfg.Farm, DataDir: tc.dir, Store: tc.db, OpenBoard: tc.cfg.OpenBoard, Hub: hub})
-	if err != nil {
-		t.Fatal(err)
+	restart := func(h *rack.Hub) *JobView {
+		t.Helper()
+		c2, err := New(Config{Farm: tc.cfg.Farm, DataDir: tc.dir, Store: tc.db, OpenBoard: tc.cfg.OpenBoard, Hub: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c2.Run(rctx) }()
+		<-c2.Ready()
+		j, err := c2.Job(ctx, v.ID)
+		cancel()
+		if rerr := <-done; rerr != nil {
+			t.Errorf("Run after restart: %v", rerr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c2.Run(rctx) }()
-	<-c2.Ready()
-	j, err := c2.Job(ctx, v.ID)
-	cancel()
-	if rerr := <-done; rerr != nil {
-		t.Errorf("Run after restart: %v", rerr)
+	j := restart(hub)
+	if j.State != store.StateRunning || len(j.Attempts) != 2 || j.Attempts[0].State != store.StateError ||
+		j.Attempts[0].Reason != reasonRestarted || j.Attempts[1].State != store.StateRunning || j.Attempts[1].Board != "rack" {
+		t.Errorf("rack job after a restart of the hub: %+v; want running again, attempt 1 error %q, attempt 2 running on \"rack\"", j, reasonRestarted)
 	}
-	if err != nil || j.State != store.StateError || j.Reason != reasonRemoteRestarted {
-		t.Errorf("rack job after a restart: %v %+v; want error %q", err, j, reasonRemoteRestarted)
+	j = restart(nil)
+	if j.State != store.StateError || j.Reason != reasonRemoteRestarted {
+		t.Errorf("rack job after a restart without the hub: %+v; want error %q", j, reasonRemoteRestarted)
 	}
 }
 

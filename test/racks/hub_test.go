@@ -37,44 +37,70 @@ type hubProc struct {
 }
 
 // startHub starts `hilfarm serve` as the hub (no boards of its own) and
-// returns once it serves. The process is killed at cleanup if still there.
+// returns once it serves.
 func startHub(t testing.TB, caDir string) *hubProc {
 	t.Helper()
-	h := &hubProc{dir: t.TempDir(), addr: freeAddr(t), leaf: freeAddr(t), log: &lockedBuffer{}, done: make(chan error, 1)}
+	h := &hubProc{dir: t.TempDir(), addr: freeAddr(t), leaf: freeAddr(t)}
 	if err := os.WriteFile(filepath.Join(h.dir, "farm.hcl"), fmt.Appendf(nil, hubFarm, h.addr, h.leaf, caDir), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	h.start(t, t)
+	return h
+}
+
+// start runs `hilfarm serve` in the hub's directory (again, after a stop)
+// and returns once it serves. The process is killed at owner's cleanup if
+// still there (owner: the test the hub outlives a subtest of).
+func (h *hubProc) start(t, owner testing.TB) {
+	t.Helper()
+	h.log, h.done = &lockedBuffer{}, make(chan error, 1)
 	cmd := exec.Command(binary, "serve", "--farm", "farm.hcl")
 	cmd.Dir = h.dir
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-	cmd.Stdout, cmd.Stderr = h.log, h.log
+	cmd.Env = append(os.Environ(), "TMPDIR="+owner.TempDir())
+	log, done := h.log, h.done
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	h.cmd = cmd
-	done := h.done
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		_ = cmd.Process.Kill() // ErrProcessDone once it exited
 		err := <-done
 		done <- err
-		if t.Failed() {
-			t.Logf("hub serve log:\n%s", h.log.String())
+		if owner.Failed() {
+			owner.Logf("hub serve log:\n%s", log.String())
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(h.log.String(), "hilfarm serving") {
+	for !strings.Contains(log.String(), "hilfarm serving") {
 		select {
 		case err := <-done:
 			done <- err
-			t.Fatalf("hub: hilfarm serve exited: %v\n%s", err, h.log.String())
+			t.Fatalf("hub: hilfarm serve exited: %v\n%s", err, log.String())
 		case <-time.After(20 * time.Millisecond): // waiting for another process
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub: not serving after 60s:\n%s", h.log.String())
+			t.Fatalf("hub: not serving after 60s:\n%s", log.String())
 		}
 	}
-	return h
+}
+
+// stop SIGTERMs the hub as an operator would and waits for a clean exit.
+func (h *hubProc) stop(t testing.TB) {
+	t.Helper()
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.done:
+		h.done <- err
+		if err != nil {
+			t.Errorf("hub serve after SIGTERM: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("hub serve still running 1 min after SIGTERM")
+	}
 }
 
 // cli runs the real hilfarm in the hub's directory and returns its exit
@@ -114,9 +140,12 @@ type hubJob struct {
 // processes, and CI talks to the hub only, with `hilfarm submit --wait`
 // over HTTP. A good firmware passes and a regressed one fails on a rack's
 // sim board, each verdict with the rack and board that ran it; a type no
-// rack and no local board has is rejected naming the types there are; a
-// running rack job cannot be cancelled (and says so); every process ends.
+// rack and no local board has is rejected naming the types there are; the
+// hub lists the racks' boards; a running rack job cannot be cancelled (and
+// says so); a hub restarted mid-job follows the job again to its verdict;
+// every process ends.
 func TestHubAsProcess(t *testing.T) {
+	parent := t
 	t0 := time.Now()
 	dir := t.TempDir()
 	caDir := filepath.Join(dir, "ca")
@@ -178,6 +207,29 @@ func TestHubAsProcess(t *testing.T) {
 		})
 	}
 
+	// submitSlow submits a job whose "slow" command answers after 3 s,
+	// without waiting, and returns its id.
+	submitSlow := func(t *testing.T) string {
+		t.Helper()
+		slow := filepath.Join(t.TempDir(), "slow.hcl")
+		spec := filepath.Join(t.TempDir(), "slow-spec.hcl")
+		if err := os.WriteFile(slow, []byte(slowModel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(spec, []byte(slowSpec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, log := hub.cli(t, "submit", "--server", server, "--token", token, "--firmware", slow, "--spec", spec)
+		if code != 0 {
+			t.Fatalf("submit: exit %d:\n%s", code, log)
+		}
+		m := regexp.MustCompile(`/jobs/([A-Za-z0-9_-]+)`).FindStringSubmatch(log)
+		if m == nil {
+			t.Fatalf("submit printed no job URL:\n%s", log)
+		}
+		return m[1]
+	}
+
 	t.Run("the hub lists the racks' boards", func(t *testing.T) {
 		start := time.Now()
 		for {
@@ -225,23 +277,7 @@ func TestHubAsProcess(t *testing.T) {
 	})
 
 	t.Run("a running rack job cannot be cancelled yet", func(t *testing.T) {
-		slow := filepath.Join(t.TempDir(), "slow.hcl")
-		spec := filepath.Join(t.TempDir(), "slow-spec.hcl")
-		if err := os.WriteFile(slow, []byte(slowModel), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(spec, []byte(slowSpec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		code, log := hub.cli(t, "submit", "--server", server, "--token", token, "--firmware", slow, "--spec", spec)
-		if code != 0 {
-			t.Fatalf("submit: exit %d:\n%s", code, log)
-		}
-		m := regexp.MustCompile(`/jobs/([A-Za-z0-9_-]+)`).FindStringSubmatch(log)
-		if m == nil {
-			t.Fatalf("submit printed no job URL:\n%s", log)
-		}
-		id := m[1]
+		id := submitSlow(t)
 		req, _ := http.NewRequest("POST", server+"/api/v1/jobs/"+id+"/cancel", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
@@ -267,20 +303,37 @@ func TestHubAsProcess(t *testing.T) {
 		t.Logf("slow rack job passed %v after the refused cancel", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("hub restarted mid-job: the job is followed again and decided once", func(t *testing.T) {
+		id := submitSlow(t)
+		// Restart the hub once the job runs at a rack; the slow command
+		// takes 3 s, so the restart lands mid-job.
+		for !racks["r1"].logged("rack: job from the hub running", "hub_job="+id) && !racks["r2"].logged("rack: job from the hub running", "hub_job="+id) {
+			select {
+			case <-hub.done:
+				t.Fatal("hub exited")
+			case <-time.After(20 * time.Millisecond): // waiting for another process
+			}
+		}
+		start := time.Now()
+		hub.stop(t)
+		hub.start(t, parent)
+		t.Logf("hub restarted in %v", time.Since(start).Round(time.Millisecond))
+		if code, log := hub.cli(t, "job", "--server", server, "--token", token, "--wait", id); code != 0 {
+			t.Fatalf("hilfarm job --wait %s after the hub restarted: exit %d, want 0 (passed):\n%s", id, code, log)
+		}
+		t.Logf("job %s passed %v after the hub's restart began", id, time.Since(start).Round(time.Millisecond))
+		code, b := hub.cli(t, "job", "--server", server, "--token", token, "--json", id)
+		var j hubJob
+		if err := json.Unmarshal([]byte(b), &j); code != 0 || err != nil || j.State != "passed" || len(j.Attempts) != 2 ||
+			j.Attempts[0].State != "error" || j.Attempts[0].Reason != "controller restarted" || j.Attempts[1].State != "passed" ||
+			!strings.HasSuffix(j.Board, "/sim-a") {
+			t.Errorf("rack job %s after the hub's restart: exit %d, %s (%v); want passed on rN/sim-a, attempt 1 error (controller restarted), attempt 2 passed", id, code, b, err)
+		}
+	})
+
 	// Stop the hub as an operator would: SIGTERM, a clean exit, its leaf
 	// listener closed. The racks are stopped and reaped by their cleanups.
-	if err := hub.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-hub.done:
-		hub.done <- err
-		if err != nil {
-			t.Errorf("hub serve after SIGTERM: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("hub serve still running 1 min after SIGTERM")
-	}
+	hub.stop(t)
 	if c, err := net.Dial("tcp", hub.leaf); err == nil {
 		c.Close()
 		t.Errorf("hub leaf listener %s accepts after serve exited", hub.leaf)
