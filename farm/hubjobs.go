@@ -232,7 +232,9 @@ func (c *Controller) followRemote(ctx context.Context, id string, n int) {
 				c.hub.publish(id, evs, false, nil)
 			}
 		}
-		if cur := rec.Current; cur > 0 && cur <= len(rec.Attempts) && rec.Verdict == "" {
+		// Also once decided: a quick job may be claimed and decided between
+		// two looks, and its verdict should still name where it ran.
+		if cur := rec.Current; cur > 0 && cur <= len(rec.Attempts) {
 			a := rec.Attempts[cur-1]
 			if b := a.Rack + "/" + a.Board; b != board && a.Board != "" {
 				board = b
