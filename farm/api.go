@@ -592,7 +592,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, p Principal) error 
 // ---------------------------------------------------------------- boards
 
 func (a *API) boards(w http.ResponseWriter, r *http.Request, _ Principal) error {
-	return writeJSON(w, http.StatusOK, a.c.Boards())
+	return writeJSON(w, http.StatusOK, append(a.c.Boards(), a.c.hubBoards()...)) // hubjobs.go: racks' boards
 }
 
 func (a *API) board(w http.ResponseWriter, r *http.Request, _ Principal) error {

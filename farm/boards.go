@@ -274,6 +274,9 @@ type BoardView struct {
 	// attempts counted and how many ended in an infrastructure error.
 	HealthAttempts int `json:"health_attempts"`
 	HealthErrors   int `json:"health_errors"`
+	// Rack is set on a board of a rack behind this hub (hubjobs.go); its
+	// Name is then RACK/BOARD.
+	Rack string `json:"rack,omitempty"`
 }
 
 func (c *Controller) view(s *slot) BoardView {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hilfarm/hilfarm/farm/store"
+	"github.com/hilfarm/hilfarm/rack"
 	"github.com/hilfarm/hilfarm/runner"
 	"github.com/hilfarm/hilfarm/specs"
 )
@@ -73,6 +74,10 @@ type Config struct {
 	// OnJobFinished hooks are called once per job that reaches a final
 	// state, from a goroutine of their own; they must not block for long.
 	OnJobFinished []func(JobView)
+	// Hub, when set, makes this farm the front door of a multi-rack farm:
+	// a job for a board type no local board has but a rack has goes to
+	// the racks through it (hubjobs.go). Started and closed by the caller.
+	Hub *rack.Hub
 }
 
 // Board states.
@@ -121,8 +126,12 @@ type Controller struct {
 	wake    chan struct{}
 	ready   chan struct{}
 	jobs    sync.WaitGroup
-	rec     sync.WaitGroup
-	hooks   sync.WaitGroup // OnJobFinished calls in flight
+	// remote: the watchers of jobs on racks (hubjobs.go); remoteStopped
+	// (under mu) once Run stopped them.
+	remote        sync.WaitGroup
+	remoteStopped bool
+	rec           sync.WaitGroup
+	hooks         sync.WaitGroup // OnJobFinished calls in flight
 
 	// Guarded by mu too: errors not yet charged to a board, by job (verdicts.go).
 	pending map[string]pendingError
@@ -234,7 +243,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	// Boards first: every board is in its safe state before interrupted
 	// jobs are settled.
 	c.openBoards(runCtx, persisted)
-	interrupted, err := c.db.RecoverInterruptedWith(ctx, reasonRestarted, c.now(), c.afterRestart(ctx))
+	interrupted, err := c.db.RecoverInterruptedWith(ctx, reasonRestarted, c.now(), c.remoteAfterRestart(ctx, c.afterRestart(ctx)))
 	if err != nil {
 		return err
 	}
@@ -248,6 +257,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// Rack jobs the hub still has are followed again (hubjobs.go).
+	c.reattachRemote(ctx, interrupted)
 	c.settleSpreads(ctx) // spread jobs whose shards all ended meanwhile (campaign.go)
 
 	// Health checks queued by a previous run are still this run's: a board
@@ -301,6 +312,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	cancelRun()
 	bg.Wait()
+	c.stopRemote() // hubjobs.go
 	c.disk.close()
 	c.closeBoards()
 	c.rec.Wait()
@@ -384,8 +396,13 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 	}
 	fname = filepath.Base(fname)
 	spec, diags := specs.ParseSpec(s.SpecSrc, fname, specs.SpecOptions{Vars: s.Vars, Farm: c.cfg.Farm, RequireVars: true})
-	if diags.HasErrors() {
-		return nil, &RejectedError{Status: 422, Message: "invalid spec: " + diags.Err().Error(), Diagnostics: diags}
+	invalid := diags.HasErrors()
+	if invalid {
+		rs, ok := c.parseForRack(s, fname) // a hub: the spec may be for a rack's board type (hubjobs.go)
+		if !ok {
+			return nil, &RejectedError{Status: 422, Message: "invalid spec: " + diags.Err().Error(), Diagnostics: diags}
+		}
+		spec = rs
 	}
 	sel := spec.Board
 	if s.Type != "" {
@@ -408,8 +425,14 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 		sel.Tags = tags
 	}
 	matching := c.matching(sel, false)
+	if len(matching) == 0 && c.isRackType(sel.Type) {
+		return c.submitRemote(ctx, s, spec, sel, fname)
+	}
+	if invalid && len(matching) > 0 { // not for a rack: the diagnostics against this farm stand
+		return nil, &RejectedError{Status: 422, Message: "invalid spec: " + diags.Err().Error(), Diagnostics: diags}
+	}
 	if len(matching) == 0 {
-		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards()}
+		return nil, &RejectedError{Status: 422, Message: "no board of this farm matches " + describeSelector(sel) + "; the farm has " + c.describeBoards() + c.describeRackTypes()}
 	}
 	if s.Board != "" && !slices.Contains(matching, s.Board) {
 		return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("board %s is not one of the boards that match %s: %s", s.Board, describeSelector(sel), strings.Join(matching, ", "))}
@@ -566,6 +589,9 @@ func tagList(tags map[string]string) string {
 func (c *Controller) Cancel(ctx context.Context, id, actor string) (*JobView, error) {
 	if v, err, ok := c.cancelSpread(ctx, id, actor); ok { // a spread job and its shards (campaign.go)
 		return v, err
+	}
+	if j, err := c.db.Job(ctx, id); err == nil && isRemote(j) && !store.Final(j.State) {
+		return nil, cancelRemote(j)
 	}
 	return c.cancelJob(ctx, id, "cancelled by "+actor)
 }

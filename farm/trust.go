@@ -50,6 +50,9 @@ func (c *Controller) checkCandidate(sel specs.Selector, signature, sbom []byte) 
 		t := c.boardType(name)
 		chk.policies[t] = c.cfg.Farm.Trust.For(t)
 	}
+	if len(chk.policies) == 0 && c.isRackType(sel.Type) { // a job for racks (hubjobs.go): this farm's policy for the type
+		chk.policies[sel.Type] = c.cfg.Farm.Trust.For(sel.Type)
+	}
 	if sbom != nil {
 		sum, err := parseSBOM(sbom)
 		if err != nil {

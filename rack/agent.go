@@ -42,11 +42,14 @@ type AgentConfig struct {
 	Password string
 	Boards   []Board
 
-	AckWait       time.Duration // heartbeats go every AckWait/3 (the hub consumer's AckWait when shorter)
-	PingInterval  time.Duration
-	MaxPingsOut   int
-	WriteDeadline time.Duration
-	Logger        *slog.Logger
+	AckWait time.Duration // heartbeats go every AckWait/3 (the hub consumer's AckWait when shorter)
+	// HeartbeatEvery is how often the rack reports its boards on
+	// farm.hb.<rack>; default DefaultHeartbeatEvery.
+	HeartbeatEvery time.Duration
+	PingInterval   time.Duration
+	MaxPingsOut    int
+	WriteDeadline  time.Duration
+	Logger         *slog.Logger
 }
 
 // Agent is a rack's side: an embedded leaf server dialling the hub, one
@@ -94,6 +97,9 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.WriteDeadline == 0 {
 		cfg.WriteDeadline = DefaultWriteDeadline
+	}
+	if cfg.HeartbeatEvery == 0 {
+		cfg.HeartbeatEvery = DefaultHeartbeatEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -156,6 +162,8 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.pump(ctx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.heartbeatLoop(ctx) }() // status.go
 	for _, b := range cfg.Boards {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.boardLoop(ctx, b) }()

@@ -176,6 +176,8 @@ type Hub struct {
 	types    map[string]bool
 	consumed jetstream.ConsumeContext
 	claimSub *nats.Subscription
+	hbSub    *nats.Subscription
+	status   map[string]RackStatus // last heartbeat by rack (status.go)
 }
 
 // NewHub starts the hub's embedded server, creates its streams and buckets
@@ -188,7 +190,7 @@ func NewHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 	if cfg.TLS == nil {
 		return nil, errors.New("hub: TLS is required on the leaf listener")
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, ledger: map[string]*JobRecord{}, changed: make(chan struct{}), types: map[string]bool{}}
+	h := &Hub{cfg: cfg, log: cfg.Logger, ledger: map[string]*JobRecord{}, status: map[string]RackStatus{}, changed: make(chan struct{}), types: map[string]bool{}}
 	recs := cfg.Racks
 	if cfg.RacksDir != "" {
 		var err error
@@ -320,6 +322,10 @@ func (h *Hub) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("hub: claim responder: %w", err)
 	}
+	h.hbSub, err = h.nc.Subscribe("farm.hb.*", h.handleHeartbeat)
+	if err != nil {
+		return fmt.Errorf("hub: heartbeats: %w", err)
+	}
 	cons, err := h.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
 		Durable: ingestConsumer, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxAckPending: 1, // apply events strictly in order
@@ -354,6 +360,9 @@ func (h *Hub) Close() {
 	if h.claimSub != nil {
 		_ = h.claimSub.Unsubscribe()
 	}
+	if h.hbSub != nil {
+		_ = h.hbSub.Unsubscribe()
+	}
 	if h.nc != nil {
 		h.nc.Close()
 	}
@@ -386,6 +395,14 @@ func (h *Hub) recordTypesLocked() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Types returns the board types of the racks that are not revoked,
+// sorted: what Submit accepts.
+func (h *Hub) Types() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.recordTypesLocked()
 }
 
 // SetRecords replaces the rack registry and applies it to the running

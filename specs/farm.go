@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -38,6 +39,7 @@ var farmFileSchema = &hcl.BodySchema{
 		{Type: "webhook", LabelNames: []string{"name"}},
 		{Type: "trust"},
 		{Type: "rack", LabelNames: []string{"name"}},
+		{Type: "hub"},
 	},
 }
 
@@ -112,6 +114,10 @@ var qemuSchema = &hcl.BodySchema{
 
 var rackSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "hub", Required: true}, {Name: "credentials", Required: true}},
+}
+
+var hubSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "dir", Required: true}},
 }
 
 var webhookSchema = &hcl.BodySchema{
@@ -206,7 +212,67 @@ func (d *decoder) farm(body hcl.Body, filename string) *Farm {
 			farm.Rack = d.rack(b, farm)
 		}
 	}
+	var hubBlock *hcl.Block
+	for _, b := range c.Blocks {
+		if b.Type != "hub" {
+			continue
+		}
+		switch {
+		case hubBlock != nil:
+			d.errorf(b.DefRange, "Duplicate hub block", "A farm has at most one hub block; the first is at %s.", shortPos(hubBlock.DefRange))
+			continue
+		case rackBlock != nil:
+			// One process is either the front door or one of the racks
+			// behind it: a rack that is its own hub would pull its own
+			// jobs through a leaf link to itself.
+			d.errorf(b.DefRange, "Both hub and rack",
+				"A farm file is a hub or a rack, not both: this hub block conflicts with the rack block at %s. Run the hub and each rack as separate hilfarm serve processes, each with its own farm file.", shortPos(rackBlock.DefRange))
+			continue
+		}
+		hubBlock = b
+		farm.Hub = d.hub(b)
+	}
 	return farm
+}
+
+// DefaultHubListen is the hub's leaf listener address when its hub block
+// gives none (7422 is nats-server's leaf node port).
+const DefaultHubListen = ":7422"
+
+// hub decodes a hub block.
+func (d *decoder) hub(b *hcl.Block) *Hub {
+	h := &Hub{Listen: DefaultHubListen, Range: rangeOf(b.DefRange)}
+	c := d.content(b.Body, hubSchema)
+	if a := c.Attributes["listen"]; a != nil {
+		h.Listen = d.str(a, DefaultHubListen)
+		if msg := checkListen(h.Listen); msg != "" {
+			d.errorf(a.Expr.Range(), "Invalid hub listen address",
+				"listen is the [HOST]:PORT the hub's leaf listener binds, where racks dial in, e.g. \":7422\" or \"10.0.0.5:7422\"; %q %s.", h.Listen, msg)
+		}
+	}
+	if a := c.Attributes["dir"]; a != nil {
+		h.Dir = d.str(a, "")
+		if h.Dir == "" {
+			d.errorf(a.Expr.Range(), "Empty hub dir",
+				"dir is the directory hilfarm ca init and hilfarm rack add wrote (ca.pem, hub.pem, hub-key.pem, racks/NAME.json).")
+		}
+	}
+	return h
+}
+
+// checkListen returns why s is not a [host]:port listen address, or "".
+func checkListen(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "is not HOST:PORT"
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return "has a host that is not a name or an IP address"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "has a port outside 1-65535"
+	}
+	return ""
 }
 
 // rackNameRE is what a rack's name and the board types and board names of

@@ -39,8 +39,23 @@ type Farm struct {
 	Trust      *Trust      `json:"trust,omitempty"` // nil: no trust block (mode off)
 	// Rack is set when this farm is also a rack of a multi-rack farm: serve
 	// then runs jobs pulled from the hub on these boards (docs/racks.md).
-	Rack     *RackLink `json:"rack,omitempty"`
-	Filename string    `json:"filename"`
+	Rack *RackLink `json:"rack,omitempty"`
+	// Hub is set when this farm is the front door of a multi-rack farm:
+	// serve then also runs the hub that racks dial, and jobs for board
+	// types only racks have go to them (docs/racks.md).
+	Hub      *Hub   `json:"hub,omitempty"`
+	Filename string `json:"filename"`
+}
+
+// Hub is a farm file's hub block: where the hub's leaf listener binds and
+// the directory `hilfarm ca init` and `hilfarm rack add` wrote.
+type Hub struct {
+	Listen string `json:"listen"` // [host]:port of the leaf listener; default ":7422"
+	// Dir holds ca.pem, hub.pem, hub-key.pem and racks/NAME.json; a
+	// relative path is relative to the farm file's directory. Read when
+	// serve starts; racks/ is re-read while it runs.
+	Dir   string `json:"dir"`
+	Range Range  `json:"range"`
 }
 
 // RackLink is a farm file's rack block: the name this farm has as a rack,

@@ -17,6 +17,7 @@ import (
 	"github.com/hilfarm/hilfarm/farm"
 	"github.com/hilfarm/hilfarm/farm/store"
 	"github.com/hilfarm/hilfarm/fixtures"
+	"github.com/hilfarm/hilfarm/rack"
 	"github.com/hilfarm/hilfarm/specs"
 	"github.com/hilfarm/hilfarm/ui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -239,6 +240,10 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	hs, err := loadHub(sc.farm, sc.dataDir, log) // nil without a hub block (servehub.go)
+	if err != nil {
+		return err
+	}
 	// Bind first: a port in use leaves nothing created behind.
 	ln := sc.ln
 	if ln == nil {
@@ -262,6 +267,16 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 			err = cerr
 		}
 	}()
+	var hub *rack.Hub
+	if hs != nil {
+		// After the data dir's lock: two serves must not share the hub's
+		// JetStream store. Closed after the controller has stopped.
+		if hub, err = hs.start(ctx); err != nil {
+			return err
+		}
+		defer hub.Close()
+		log.Info("hub started", "leaf_port", hub.LeafPort(), "racks", hs.cfg.RacksDir)
+	}
 	fixtures.CleanRunDirs(log) // a crashed instance's, not a live one's
 	runDir, releaseRunDir, err := fixtures.NewRunDir()
 	if err != nil {
@@ -283,6 +298,7 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	c, err := farm.New(farm.Config{
 		Farm: sc.farm, DataDir: sc.dataDir, Store: db, Logger: log,
 		OpenBoard: farm.FixtureOpener(sc.farm, runDir, log),
+		Hub:       hub,
 		OnJobFinished: []func(farm.JobView){
 			metrics.JobFinished,
 			func(v farm.JobView) { hooks.JobFinished(v.Job) },
@@ -307,6 +323,9 @@ func serve(ctx context.Context, sc serveConfig) (err error) {
 	g.Go(func() error { defer cancel(); return hooks.Run(gctx) })
 	if sc.pprof != "" {
 		g.Go(func() error { return servePprof(gctx, sc.pprof, log) })
+	}
+	if hub != nil {
+		g.Go(func() error { return hub.WatchRacks(gctx, racksReloadEvery) })
 	}
 	if rl != nil {
 		g.Go(func() error {

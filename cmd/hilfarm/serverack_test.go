@@ -43,8 +43,8 @@ func TestServeRackBlockErrors(t *testing.T) {
 	}
 }
 
-// Without a rack block serve starts no rack agent: nothing under
-// <data>/rack, no agent in the log.
+// Without a rack or hub block serve starts no rack agent and no hub:
+// nothing under <data>/rack or <data>/hub, neither in the log.
 func TestServeWithoutRackBlock(t *testing.T) {
 	dir := t.TempDir()
 	farmPath := filepath.Join(dir, "farm.hcl")
@@ -69,7 +69,10 @@ func TestServeWithoutRackBlock(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "rack")); !os.IsNotExist(err) {
 		t.Errorf("%s/rack exists without a rack block (err %v)", data, err)
 	}
-	if strings.Contains(logb.String(), "rack agent") {
+	if _, err := os.Stat(filepath.Join(data, "hub")); !os.IsNotExist(err) {
+		t.Errorf("%s/hub exists without a hub block (err %v)", data, err)
+	}
+	if strings.Contains(logb.String(), "rack agent") || strings.Contains(logb.String(), "hub started") {
 		t.Errorf("a rack agent was started without a rack block:\n%s", logb.String())
 	}
 }

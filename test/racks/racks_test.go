@@ -1,7 +1,8 @@
 // Package racks tests the rack side of a multi-rack farm with the real
 // binary: `hilfarm serve` processes whose farm.hcl has a rack block dial a
-// hub (an in-process rack.Hub here; `serve` does not run a hub yet) and
-// run the jobs they pull on their sim boards.
+// hub and run the jobs they pull on their sim boards. TestRacksAsProcesses
+// uses an in-process rack.Hub; TestHubAsProcess runs the hub as a third
+// `hilfarm serve` (a hub block) that CI reaches over HTTP only.
 package racks
 
 import (

@@ -1,0 +1,7 @@
+farm "f" {}
+
+hub {
+  listen = "0.0.0.0:70000"
+  dir    = "/etc/hilfarm/farm"
+  user   = "x"
+}
