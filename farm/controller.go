@@ -591,7 +591,7 @@ func (c *Controller) Cancel(ctx context.Context, id, actor string) (*JobView, er
 		return v, err
 	}
 	if j, err := c.db.Job(ctx, id); err == nil && isRemote(j) && !store.Final(j.State) {
-		return nil, cancelRemote(j)
+		return c.cancelRemote(ctx, j, "cancelled by "+actor)
 	}
 	return c.cancelJob(ctx, id, "cancelled by "+actor)
 }

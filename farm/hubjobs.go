@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -189,7 +188,7 @@ type rackAttempt struct {
 	Attempt string `json:"attempt"` // <job>#<n>
 	Rack    string `json:"rack"`
 	Board   string `json:"board"`
-	State   string `json:"state"` // running, superseded, final
+	State   string `json:"state"` // running, superseded, final, cancelled
 	Verdict string `json:"verdict,omitempty"`
 	Detail  string `json:"detail,omitempty"`
 }
@@ -263,6 +262,8 @@ func verdictState(v string) string {
 		return store.StatePassed
 	case "fail":
 		return store.StateFailed
+	case "cancelled":
+		return store.StateCancelled
 	}
 	return store.StateError
 }
@@ -286,12 +287,37 @@ func (c *Controller) endRemote(id string, n int, state, reason string) {
 	c.finished(j)
 }
 
-// cancelRemote refuses to cancel a remote job: the hub cannot cancel a job
-// yet (no farm.cmd), and saying "cancelled" here while a rack runs it and
-// later reports a verdict would be a lie.
-func cancelRemote(j *store.Job) error {
-	return &RejectedError{Status: http.StatusNotImplemented, Message: fmt.Sprintf(
-		"job %s runs on a rack through the hub; cancelling a rack job is not supported yet (the hub cannot cancel at a rack): it ends with the rack's verdict", j.ID)}
+// cancelRemote cancels a remote job at the hub (rack.Hub.Cancel: the hub
+// decides it cancelled and tells the rack running it to stop) and returns
+// once the job's final state is stored here (followRemote writes it).
+func (c *Controller) cancelRemote(ctx context.Context, j *store.Job, reason string) (*JobView, error) {
+	_, live, stop, err := c.SubscribeEvents(ctx, j.ID, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if _, err := c.cfg.Hub.Cancel(ctx, j.ID, reason); err != nil {
+		if errors.Is(err, rack.ErrDecided) {
+			return nil, fmt.Errorf("job %s has its verdict at the hub: %w", j.ID, ErrFinished)
+		}
+		return nil, err
+	}
+	for {
+		select {
+		case _, ok := <-live:
+			if !ok { // the final state (or a slow subscriber: look)
+				if j, err := c.db.Job(ctx, j.ID); err == nil && store.Final(j.State) {
+					return c.Job(ctx, j.ID)
+				}
+				if _, live, stop, err = c.SubscribeEvents(ctx, j.ID, 0, false); err != nil {
+					return nil, err
+				}
+				defer stop()
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // remoteAfterRestart wraps the restart decision for remote jobs in

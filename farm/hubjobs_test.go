@@ -52,7 +52,7 @@ board "loc-a" {
 `
 
 // A hub farm routes a job for a type only racks have to the hub, keeps it
-// running with its one attempt on "rack", refuses to cancel it, refuses
+// running with its one attempt on "rack", cancels it at the hub, refuses
 // what racks cannot take yet, names the racks' types when no one has the
 // type, and ends it as error at the next start instead of requeueing it.
 func TestHubJobRouting(t *testing.T) {
@@ -72,11 +72,23 @@ func TestHubJobRouting(t *testing.T) {
 		t.Errorf("hub's record of %s: %+v (found %v); want type sim, firmware %s and the spec text", v.ID, rec, ok, v.Firmware.SHA256)
 	}
 
-	_, err = tc.Cancel(ctx, v.ID, "test")
-	var rej *RejectedError
-	if !errors.As(err, &rej) || rej.Status != 501 || !strings.Contains(rej.Message, "not supported yet") {
-		t.Errorf("Cancel of a rack job = %v; want a 501 saying it is not supported yet", err)
+	// Cancel (of a second one): decided at the hub, the job's final state
+	// here.
+	v2, err := tc.submit(t, bootSpec, goodModel, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	cv, err := tc.Cancel(ctx, v2.ID, "test")
+	if err != nil || cv.State != store.StateCancelled || !strings.Contains(cv.Reason, "cancelled by test") {
+		t.Fatalf("Cancel of a rack job = %+v, %v; want cancelled by test", cv, err)
+	}
+	if rec, _ := hub.Job(v2.ID); rec.Verdict != "cancelled" {
+		t.Errorf("the hub's verdict after the cancel: %q", rec.Verdict)
+	}
+	if _, err := tc.Cancel(ctx, v2.ID, "test"); !errors.Is(err, ErrFinished) {
+		t.Errorf("second Cancel = %v; want ErrFinished", err)
+	}
+	var rej *RejectedError
 
 	for _, c := range []struct {
 		name, spec, want string
@@ -95,8 +107,8 @@ func TestHubJobRouting(t *testing.T) {
 			}
 		})
 	}
-	if n := len(hub.Jobs()); n != 1 {
-		t.Errorf("hub has %d jobs after the refused submissions; want the first only", n)
+	if n := len(hub.Jobs()); n != 2 {
+		t.Errorf("hub has %d jobs after the refused submissions; want the first two only", n)
 	}
 
 	// Restart with the hub: the rack job is followed again, with a new

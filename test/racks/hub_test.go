@@ -276,8 +276,22 @@ func TestHubAsProcess(t *testing.T) {
 		}
 	})
 
-	t.Run("a running rack job cannot be cancelled yet", func(t *testing.T) {
+	t.Run("a running rack job is cancelled at its rack", func(t *testing.T) {
 		id := submitSlow(t)
+		var ran *rackProc
+		for ran == nil {
+			for _, r := range racks {
+				if r.logged("rack: job from the hub running", "hub_job="+id) {
+					ran = r
+				}
+			}
+			select {
+			case <-hub.done:
+				t.Fatal("hub exited")
+			case <-time.After(20 * time.Millisecond): // waiting for another process
+			}
+		}
+		start := time.Now()
 		req, _ := http.NewRequest("POST", server+"/api/v1/jobs/"+id+"/cancel", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
@@ -286,21 +300,24 @@ func TestHubAsProcess(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "not supported yet") {
-			t.Errorf("cancel of rack job %s: %s %s; want 501 saying it is not supported yet", id, resp.Status, body)
-		}
-		// It ends with the rack's verdict all the same (hilfarm job --wait
-		// follows it as submit --wait does).
-		start := time.Now()
-		if code, log := hub.cli(t, "job", "--server", server, "--token", token, "--wait", id); code != 0 {
-			t.Fatalf("hilfarm job --wait %s after a refused cancel: exit %d, want 0 (passed):\n%s", id, code, log)
-		}
-		code, b := hub.cli(t, "job", "--server", server, "--token", token, "--json", id)
 		var j hubJob
-		if err := json.Unmarshal([]byte(b), &j); code != 0 || err != nil || j.State != "passed" {
-			t.Errorf("rack job %s after a refused cancel: exit %d, %s (%v); want passed", id, code, b, err)
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &j) != nil || j.State != "cancelled" {
+			t.Fatalf("cancel of rack job %s: %s %s; want 200 and the job cancelled", id, resp.Status, body)
 		}
-		t.Logf("slow rack job passed %v after the refused cancel", time.Since(start).Round(time.Millisecond))
+		t.Logf("cancel answered in %v: %s", time.Since(start).Round(time.Millisecond), j.Reason)
+		// The rack stopped its run: its agent says so and its local job of
+		// it ends cancelled (the slow command would take 3 s).
+		for !ran.logged("attempt cancelled at the hub", id) || !ran.logged("result queued", "verdict=cancelled") {
+			if time.Since(start) > time.Minute {
+				t.Fatalf("rack %s did not stop the cancelled attempt of %s in 1 min:\n%s", ran.name, id, ran.log.String())
+			}
+			time.Sleep(20 * time.Millisecond) // waiting for another process
+		}
+		t.Logf("rack %s stopped the run %v after the cancel", ran.name, time.Since(start).Round(time.Millisecond))
+		code, b := hub.cli(t, "job", "--server", server, "--token", token, "--json", id)
+		if err := json.Unmarshal([]byte(b), &j); code != 0 || err != nil || j.State != "cancelled" {
+			t.Errorf("rack job %s after its cancel: exit %d, %s (%v); want cancelled", id, code, b, err)
+		}
 	})
 
 	t.Run("hub restarted mid-job: the job is followed again and decided once", func(t *testing.T) {
