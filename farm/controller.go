@@ -437,17 +437,8 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 	if s.Board != "" && !slices.Contains(matching, s.Board) {
 		return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("board %s is not one of the boards that match %s: %s", s.Board, describeSelector(sel), strings.Join(matching, ", "))}
 	}
-	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM) // trust policy, SBOM (trust.go)
+	fw, err := c.admitFirmware(ctx, sel, s)
 	if err != nil {
-		return nil, err
-	}
-	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName, chk)
-	if err != nil {
-		return nil, err
-	}
-	fw.Version = s.FirmwareVersion
-	fw.Provenance = chk.prov
-	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
 		return nil, err
 	}
 	selJSON, _ := json.Marshal(jobSelector{Selector: sel, Board: s.Board})
@@ -481,6 +472,25 @@ func (c *Controller) Submit(ctx context.Context, s Submission) (*JobView, error)
 // storeFirmware streams r into the content-addressed firmware store,
 // refusing more than the farm's upload limit and, before anything is in
 // place, a candidate chk rejects.
+// admitFirmware checks a submission's candidate against the trust policy
+// (signature, SBOM: trust.go), stores its image and records it.
+func (c *Controller) admitFirmware(ctx context.Context, sel specs.Selector, s Submission) (store.Firmware, error) {
+	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM)
+	if err != nil {
+		return store.Firmware{}, err
+	}
+	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName, chk)
+	if err != nil {
+		return store.Firmware{}, err
+	}
+	fw.Version = s.FirmwareVersion
+	fw.Provenance = chk.prov
+	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
+		return store.Firmware{}, err
+	}
+	return fw, nil
+}
+
 func (c *Controller) storeFirmware(r io.Reader, name string, chk *candidateCheck) (store.Firmware, error) {
 	defer chk.close()
 	limit := c.cfg.Farm.MaxUploadBytes

@@ -93,17 +93,8 @@ func (c *Controller) submitRemote(ctx context.Context, s Submission, spec *specs
 	case len(s.Vars) > 0:
 		return nil, &RejectedError{Status: 422, Message: fmt.Sprintf("spec variables are not carried to racks yet; board type %s is only on racks behind this hub", sel.Type)}
 	}
-	chk, err := c.checkCandidate(sel, s.Signature, s.SBOM) // the hub's trust policy applies before the rack's
+	fw, err := c.admitFirmware(ctx, sel, s) // the hub's trust policy applies before the rack's
 	if err != nil {
-		return nil, err
-	}
-	fw, err := c.storeFirmware(s.Firmware, s.FirmwareName, chk)
-	if err != nil {
-		return nil, err
-	}
-	fw.Version = s.FirmwareVersion
-	fw.Provenance = chk.prov
-	if err := c.db.PutFirmware(ctx, fw, c.now()); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(c.firmwarePath(fw.SHA256))
