@@ -207,17 +207,24 @@ func TestJobConsoleStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, liveCh, stopLive, err := tc.Subscribe(ctx, j.ID, 0)
+	liveReplay, liveCh, stopLive, err := tc.Subscribe(ctx, j.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A subscriber without console (submit --wait --quiet) beside it.
-	_, quietCh, stopQuiet, err := tc.SubscribeEvents(ctx, j.ID, 0, false)
+	quietReplay, quietCh, stopQuiet, err := tc.SubscribeEvents(ctx, j.ID, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var live bytes.Buffer
 	var liveOther []int64
+	for _, e := range liveReplay { // what was stored before the subscription
+		if e.Type == "console" {
+			live.WriteString(consoleData(t, e))
+		} else {
+			liveOther = append(liveOther, e.Seq)
+		}
+	}
 	for e := range liveCh {
 		if e.Type == "console" {
 			live.WriteString(consoleData(t, e))
@@ -227,6 +234,12 @@ func TestJobConsoleStoredOnce(t *testing.T) {
 	}
 	stopLive()
 	var quiet []int64
+	for _, e := range quietReplay {
+		quiet = append(quiet, e.Seq)
+		if e.Type == "console" {
+			t.Fatalf("a replay without console has console event %d", e.Seq)
+		}
+	}
 	for e := range quietCh {
 		quiet = append(quiet, e.Seq)
 		if e.Type == "console" {

@@ -40,15 +40,21 @@ func TestSecurity(t *testing.T) {
 	}
 	_ = f.hub.Conn().Flush()
 	nc1 := r1.agent.Conn()
-	// Interest crosses the leaf asynchronously: publish r1's own heartbeat
-	// until one arrives, then the spoof followed by a marker.
-	waitFor(t, 10*time.Second, "interest to cross the link", func() bool {
+	// Interest crosses the leaf asynchronously, for each subscription on
+	// its own: publish r1's own heartbeat and console until both arrive,
+	// then the spoof followed by a marker.
+	seen := map[string]bool{}
+	waitFor(t, 20*time.Second, "interest to cross the link", func() bool {
 		_ = nc1.Publish("farm.hb.r1", nil)
-		select {
-		case <-got:
-			return true
-		case <-time.After(100 * time.Millisecond):
-			return false
+		_ = nc1.Publish("console.r1.probe", nil)
+		for {
+			select {
+			case s := <-got:
+				seen[s] = true
+				continue
+			case <-time.After(100 * time.Millisecond):
+			}
+			return seen["farm.hb.r1"] && seen["console.r1.probe"]
 		}
 	})
 	for len(got) > 0 {
@@ -62,7 +68,7 @@ func TestSecurity(t *testing.T) {
 		if s == "console.r1.b1" {
 			break
 		}
-		if s != "farm.hb.r1" { // late copies of the probe above are fine
+		if s != "farm.hb.r1" && s != "console.r1.probe" { // late copies of the probes above are fine
 			t.Fatalf("hub received %q from r1: a spoofed subject crossed the link", s)
 		}
 	}
